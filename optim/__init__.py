@@ -1,0 +1,24 @@
+"""optim — the optimizer papers, replicated: algorithms, experiments and the book's tools.
+
+>>> import optim, torch
+>>> model = torch.nn.Linear(4, 2)
+>>> opt = optim.build("adamw", model.parameters(), lr=1e-3)
+
+The algorithms are ``torch.optim.Optimizer`` subclasses (``optim.Adam``, ``optim.SWATS``,
+...); :func:`build` and :func:`available` name them all, torch.optim's classics included.
+"""
+
+from ._compat import patch_torchvision as _patch_torchvision
+
+_patch_torchvision()
+
+from .optimizers import (  # noqa: E402
+    SGDW, SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups, normalize_rows_)
+from .registry import available, build  # noqa: E402
+from .schedules import noam, noam_factor, normalized_weight_decay, sgdr, step_decay  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["Adam", "AdaMax", "AMSGrad", "Nadam", "AdamW", "SGDW", "SWATS", "NDAdam",
+           "nd_param_groups", "normalize_rows_", "build", "available", "sgdr", "step_decay",
+           "noam", "noam_factor", "normalized_weight_decay", "__version__"]

@@ -1,0 +1,53 @@
+"""AdaMax (Kingma & Ba, 2015, Algorithm 2): Adam with the L∞ norm of past gradients.
+
+    m_t = β1 m_{t-1} + (1 − β1) g_t
+    u_t = max(β2 u_{t-1}, |g_t| + ε)      (ε inside the max, as in torch.optim.Adamax)
+    θ_t = θ_{t-1} − α/(1 − β1ᵗ) · m_t / u_t
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._base import PaperOptimizer, check_adam_like, new_step
+
+
+class AdaMax(PaperOptimizer):
+    """AdaMax; equal to ``torch.optim.Adamax`` step for step (L2 decay added to the gradient)."""
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, foreach=foreach))
+
+    def _init_state(self, p, state, group):
+        state["step"] = new_step()
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update(self, group, params, grads, states, foreach):
+        beta1, beta2 = group["betas"]
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_infs = [s["exp_inf"] for s in states]
+        steps = [s["step"] for s in states]
+        if foreach:
+            torch._foreach_add_(steps, 1)
+            if wd != 0:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+            torch._foreach_mul_(exp_infs, beta2)
+            abs_grads = torch._foreach_abs(grads)
+            torch._foreach_add_(abs_grads, eps)
+            torch._foreach_maximum_(exp_infs, abs_grads)
+            step_sizes = [-lr / (1 - beta1 ** s.item()) for s in steps]
+            torch._foreach_addcdiv_(params, exp_avgs, exp_infs, step_sizes)
+            return
+        for param, grad, exp_avg, exp_inf, step in zip(params, grads, exp_avgs, exp_infs, steps):
+            step += 1
+            if wd != 0:
+                grad = grad.add(param, alpha=wd)
+            exp_avg.lerp_(grad, 1 - beta1)
+            torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
+            param.addcdiv_(exp_avg, exp_inf, value=-lr / (1 - beta1 ** step.item()))

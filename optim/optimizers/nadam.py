@@ -1,0 +1,85 @@
+"""Nadam (Dozat, 2016, Algorithm 2): Adam with Nesterov momentum and a momentum schedule.
+
+    μ_t = β1 (1 − ½·0.96^(t·ψ))                     (ψ = ``momentum_decay``, 0.004 = 1/250)
+    m_t = β m_{t-1} + (1 − β) g_t                    (β = β1 in torch and Keras; β = μ_t in the paper)
+    n_t = β2 n_{t-1} + (1 − β2) g_t²,   n̂_t = n_t / (1 − β2ᵗ)
+    θ_t = θ_{t-1} − α [ (1 − μ_t) g_t / (1 − Π_{i≤t} μ_i) + μ_{t+1} m_t / (1 − Π_{i≤t+1} μ_i) ]
+                       / (√n̂_t + ε)
+
+``variant="torch"`` (default) equals ``torch.optim.NAdam``; ``variant="dozat"`` uses the
+scheduled μ_t in the first-moment average, as Algorithm 2 of the paper writes it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._base import PaperOptimizer, check_adam_like, check_choice, check_range, new_step
+
+VARIANTS = ("torch", "dozat")
+
+
+def momentum_schedule(t: float, beta1: float, momentum_decay: float) -> float:
+    """Dozat's warming momentum μ_t = β1 (1 − ½·0.96^(t·ψ))."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+class Nadam(PaperOptimizer):
+    """Nesterov-accelerated Adam; see the module docstring for the two variants."""
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
+                 variant: str = "torch", *, foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach)
+        check_range("momentum_decay", momentum_decay, 0.0)
+        check_choice("variant", variant, VARIANTS)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                      variant=variant, foreach=foreach))
+
+    def _init_state(self, p, state, group):
+        state["step"] = new_step()
+        state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update(self, group, params, grads, states, foreach):
+        beta1, beta2 = group["betas"]
+        lr, eps, wd, psi = group["lr"], group["eps"], group["weight_decay"], group["momentum_decay"]
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        grad_coefs, avg_coefs, ema_weights, bc2s = [], [], [], []
+        for s in states:  # scalar bookkeeping, identical on both paths
+            s["step"] += 1
+            t = s["step"].item()
+            mu = momentum_schedule(t, beta1, psi)
+            mu_next = momentum_schedule(t + 1, beta1, psi)
+            s["mu_product"] *= mu
+            prod = s["mu_product"].item()
+            grad_coefs.append(-lr * (1.0 - mu) / (1.0 - prod))
+            avg_coefs.append(-lr * mu_next / (1.0 - prod * mu_next))
+            ema_weights.append(1 - beta1 if group["variant"] == "torch" else 1 - mu)
+            bc2s.append(1 - beta2 ** t)
+        if foreach:
+            if wd != 0:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+            if len(set(ema_weights)) == 1:
+                torch._foreach_lerp_(exp_avgs, grads, ema_weights[0])
+            else:
+                for exp_avg, grad, w in zip(exp_avgs, grads, ema_weights):
+                    exp_avg.lerp_(grad, w)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+            denom = torch._foreach_div(exp_avg_sqs, bc2s)
+            torch._foreach_sqrt_(denom)
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(params, grads, denom, grad_coefs)
+            torch._foreach_addcdiv_(params, exp_avgs, denom, avg_coefs)
+            return
+        for i, param in enumerate(params):
+            grad = grads[i] if wd == 0 else grads[i].add(param, alpha=wd)
+            exp_avgs[i].lerp_(grad, ema_weights[i])
+            exp_avg_sqs[i].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = exp_avg_sqs[i].div(bc2s[i]).sqrt().add_(eps)
+            param.addcdiv_(grad, denom, value=grad_coefs[i])
+            param.addcdiv_(exp_avgs[i], denom, value=avg_coefs[i])

@@ -1,0 +1,146 @@
+"""SWATS (Keskar & Socher, 2017, Algorithm 1): start with Adam, switch to SGD.
+
+Adam phase, step k (ε added to √a as in the paper):
+
+    m_k = β1 m + (1 − β1) g,   a_k = β2 a + (1 − β2) g²
+    p_k = −α · √(1 − β2ᵏ)/(1 − β1ᵏ) · m_k/(√a_k + ε),   θ ← θ + p_k
+    if pᵀg ≠ 0:  γ_k = pᵀp / (−pᵀg),  λ_k = β2 λ + (1 − β2) γ_k,  Λ = λ_k/(1 − β2ᵏ)
+                 switch to SGD with rate Λ when k > 1 and |Λ − γ_k| < switch_eps
+
+SGD phase:  v ← β1 v + g;  θ ← θ − (1 − β1)·Λ·v  (Nesterov: v replaced by g + β1 v).
+
+Granularity: the switch and Λ are **per tensor** (each layer's weight or bias). The paper
+projects the step of one "variable" at a time; a tensor is the natural variable of a
+PyTorch model, and a per-tensor decision keeps one layer's noisy estimate from holding back
+(or prematurely switching) the others. ``opt.phase(p)`` and ``opt.sgd_lr(p)`` report it.
+
+The momentum buffer is updated out of place with respect to the step: a popular
+implementation scales it in place by (1 − β1) and so settles at ≈0.11·Λ·g per step for a
+constant gradient instead of Λ·g (see :func:`buggy_sgd_phase_step`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._base import PaperOptimizer, check_adam_like, check_choice, check_range, new_step
+
+
+def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float) -> None:
+    """The SGD phase of a widely copied SWATS implementation, kept to show its bug.
+
+    ``grad = buf`` aliases the momentum buffer and ``grad.mul_(1 - beta1)`` then shrinks the
+    buffer itself, so b ← (β1 b + g)(1 − β1) with fixed point b = (1−β1)/(1−β1(1−β1))·g.
+    """
+    if "momentum_buffer" not in state:
+        buf = state["momentum_buffer"] = torch.clone(grad).detach()
+    else:
+        buf = state["momentum_buffer"]
+        buf.mul_(beta1).add_(grad)
+    grad = buf
+    grad.mul_(1 - beta1)
+    param.add_(grad, alpha=-lr)
+
+
+class SWATS(PaperOptimizer):
+    """Switches from Adam to SGD when the projected SGD rate estimate Λ settles."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, switch_eps: float = 1e-9, weight_decay: float = 0.0,
+                 nesterov: bool = False, *, foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach)
+        check_range("switch_eps", switch_eps, 0.0)
+        check_choice("nesterov", nesterov, (True, False))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, switch_eps=switch_eps,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      foreach=foreach))
+
+    def phase(self, p: Tensor) -> str:
+        """``"adam"`` or ``"sgd"``: the phase parameter ``p`` is in."""
+        return "sgd" if p in self.state and self.state[p].get("in_sgd") else "adam"
+
+    def sgd_lr(self, p: Tensor) -> float | None:
+        """The SGD learning rate Λ chosen at the switch, or None while still in Adam."""
+        return self.state[p].get("sgd_lr") if p in self.state else None
+
+    def _init_state(self, p, state, group):
+        state["step"] = new_step()
+        state["in_sgd"] = False  # a bool: load_state_dict would mangle a string
+        state["sgd_lr"] = None
+        state["lr_ema"] = 0.0
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update(self, group, params, grads, states, foreach):
+        beta1, beta2 = group["betas"]
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+        if wd != 0:
+            grads = (torch._foreach_add(grads, params, alpha=wd) if foreach
+                     else [g.add(p, alpha=wd) for g, p in zip(grads, params)])
+        sgd = [i for i, s in enumerate(states) if s["in_sgd"]]
+        adam = [i for i, s in enumerate(states) if not s["in_sgd"]]
+        if sgd:
+            self._sgd_phase([params[i] for i in sgd], [grads[i] for i in sgd],
+                            [states[i] for i in sgd], beta1, group["nesterov"], foreach)
+        if adam:
+            self._adam_phase([params[i] for i in adam], [grads[i] for i in adam],
+                             [states[i] for i in adam], lr, beta1, beta2, eps,
+                             group["switch_eps"], foreach)
+
+    @staticmethod
+    def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
+        bufs = [s["momentum_buffer"] for s in states]
+        rates = [-(1 - beta1) * s["sgd_lr"] for s in states]
+        if foreach:
+            torch._foreach_mul_(bufs, beta1)
+            torch._foreach_add_(bufs, grads)
+            directions = torch._foreach_add(grads, bufs, alpha=beta1) if nesterov else bufs
+            for p, d, r in zip(params, directions, rates):  # per-tensor rates Λ
+                p.add_(d, alpha=r)
+            return
+        for p, g, b, r in zip(params, grads, bufs, rates):
+            b.mul_(beta1).add_(g)
+            p.add_(g.add(b, alpha=beta1) if nesterov else b, alpha=r)
+
+    @staticmethod
+    def _adam_phase(params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach):
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        for s in states:
+            s["step"] += 1
+        ks = [s["step"].item() for s in states]
+        sizes = [-lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k) for k in ks]
+        if foreach:
+            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_add_(denom, eps)
+            steps = torch._foreach_div(exp_avgs, denom)
+            torch._foreach_mul_(steps, sizes)
+            torch._foreach_add_(params, steps)
+            pp = torch.stack([torch.vdot(x.flatten(), x.flatten()) for x in steps])
+            pg = torch.stack([torch.vdot(x.flatten(), g.flatten()) for x, g in zip(steps, grads)])
+        else:
+            steps, pp_list, pg_list = [], [], []
+            for p, g, m, a, size in zip(params, grads, exp_avgs, exp_avg_sqs, sizes):
+                m.lerp_(g, 1 - beta1)
+                a.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                step = m.div(a.sqrt().add_(eps)).mul_(size)
+                p.add_(step)
+                pp_list.append(torch.vdot(step.flatten(), step.flatten()))
+                pg_list.append(torch.vdot(step.flatten(), g.flatten()))
+            pp, pg = torch.stack(pp_list), torch.stack(pg_list)
+        # One host sync per step for the switch decision, on float64 scalars.
+        for s, k, p_dot_p, p_dot_g, g in zip(states, ks, pp.double().tolist(),
+                                             pg.double().tolist(), grads):
+            if p_dot_g == 0:
+                continue
+            gamma = p_dot_p / -p_dot_g
+            s["lr_ema"] = beta2 * s["lr_ema"] + (1 - beta2) * gamma
+            estimate = s["lr_ema"] / (1 - beta2 ** k)
+            if k > 1 and abs(estimate - gamma) < switch_eps:
+                s["in_sgd"] = True
+                s["sgd_lr"] = estimate
+                s["momentum_buffer"] = torch.zeros_like(g, memory_format=torch.preserve_format)

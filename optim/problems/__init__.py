@@ -1,0 +1,5 @@
+"""Test problems: 2-D functions, Reddi et al.'s online counterexample, and the models."""
+
+from .functions2d import FUNCTIONS, Function2D, central_difference, get_function, gradient, trajectory
+
+__all__ = ["FUNCTIONS", "Function2D", "central_difference", "get_function", "gradient", "trajectory"]

@@ -1,0 +1,241 @@
+"""Our optimizers against plain NumPy transcriptions of the papers' pseudo-code.
+
+Each reference below is written from the paper, not from the implementation, and runs in
+float64 on the same gradient stream (g = 2·(i+1)·θ + noise, see helpers.set_grads).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import optim
+from helpers import clone_params, make_params, run_steps, set_grads
+
+
+def numpy_grads(thetas, step, seed=1):
+    params = [torch.tensor(t).requires_grad_(True) for t in thetas]
+    set_grads(params, step, seed)
+    return [p.grad.numpy() for p in params]
+
+
+def run_reference(update, base, steps, seed=1):
+    thetas = [p.detach().numpy().astype(np.float64).copy() for p in base]
+    state = [dict() for _ in thetas]
+    for t in range(steps):
+        grads = numpy_grads(thetas, t, seed)
+        for i in range(len(thetas)):
+            thetas[i] = update(thetas[i], grads[i], state[i], t + 1)
+    return thetas
+
+
+def assert_same(got, expected, rtol=1e-9):
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g.numpy(), e, rtol=rtol, atol=1e-11)
+
+
+# --- AMSGrad, Reddi et al. (2018), Algorithm 2 with constant alpha and beta1 -------------
+def amsgrad_paper(alpha, b1, b2, eps):
+    def update(theta, g, s, t):
+        s.setdefault("m", np.zeros_like(theta)); s.setdefault("v", np.zeros_like(theta))
+        s.setdefault("vhat", np.zeros_like(theta))
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        s["vhat"] = np.maximum(s["vhat"], s["v"])
+        return theta - alpha * s["m"] / (np.sqrt(s["vhat"]) + eps)
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_amsgrad_without_bias_correction_is_algorithm_2(foreach):
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    got = run_steps(optim.AMSGrad(params, lr=1e-2, bias_correction=False, foreach=foreach), params, 100)
+    assert_same(got, run_reference(amsgrad_paper(1e-2, 0.9, 0.999, 1e-8), base, 100))
+
+
+# --- Nadam, Dozat (2016), Algorithm 2 ------------------------------------------------------
+def nadam_paper(alpha, b1, b2, eps, psi):
+    mu = lambda t: b1 * (1 - 0.5 * 0.96 ** (t * psi))  # noqa: E731
+
+    def update(theta, g, s, t):
+        s.setdefault("m", np.zeros_like(theta)); s.setdefault("n", np.zeros_like(theta))
+        s["prod"] = s.get("prod", 1.0) * mu(t)
+        g_hat = g / (1 - s["prod"])
+        s["m"] = mu(t) * s["m"] + (1 - mu(t)) * g
+        m_hat = s["m"] / (1 - s["prod"] * mu(t + 1))
+        s["n"] = b2 * s["n"] + (1 - b2) * g * g
+        n_hat = s["n"] / (1 - b2 ** t)
+        m_bar = (1 - mu(t)) * g_hat + mu(t + 1) * m_hat
+        return theta - alpha * m_bar / (np.sqrt(n_hat) + eps)
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_nadam_dozat_variant_is_algorithm_2(foreach):
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    got = run_steps(optim.Nadam(params, lr=1e-2, variant="dozat", foreach=foreach), params, 100)
+    # the running product of mu is kept in float32 (as torch.optim.NAdam keeps it)
+    assert_same(got, run_reference(nadam_paper(1e-2, 0.9, 0.999, 1e-8, 4e-3), base, 100), rtol=1e-6)
+
+
+# --- SGDW, Loshchilov & Hutter (2019), Algorithm 1 with a constant schedule ----------------
+def sgdw_paper(alpha, b1, lam, eta=1.0):
+    def update(theta, g, s, t):
+        s["m"] = b1 * s.get("m", np.zeros_like(theta)) + eta * alpha * g
+        return theta - s["m"] - eta * lam * theta
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_sgdw_is_algorithm_1(foreach):
+    alpha, b1, lam = 1e-2, 0.9, 5e-3
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    got = run_steps(optim.SGDW(params, lr=alpha, momentum=b1, weight_decay=lam / alpha,
+                               foreach=foreach), params, 100)
+    assert_same(got, run_reference(sgdw_paper(alpha, b1, lam), base, 100))
+
+
+# --- AdamW, Loshchilov & Hutter (2019), Algorithm 2 with a schedule multiplier ------------
+def adamw_paper(alpha, b1, b2, eps, lam, eta):
+    def update(theta, g, s, t):
+        s.setdefault("m", np.zeros_like(theta)); s.setdefault("v", np.zeros_like(theta))
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        m_hat, v_hat = s["m"] / (1 - b1 ** t), s["v"] / (1 - b2 ** t)
+        return theta - eta(t) * (alpha * m_hat / (np.sqrt(v_hat) + eps) + lam * theta)
+    return update
+
+
+def test_adamw_is_algorithm_2_with_lr_alpha_eta_and_decay_lambda_over_alpha():
+    alpha, lam = 1e-2, 1e-3
+    eta = lambda t: 0.5 * (1 + np.cos(np.pi * (t - 1) / 100))  # noqa: E731  cosine multiplier
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    opt = optim.AdamW(params, lr=alpha, weight_decay=lam / alpha)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: eta(step + 1))
+    got = run_steps(opt, params, 100, scheduler=sched)
+    assert_same(got, run_reference(adamw_paper(alpha, 0.9, 0.999, 1e-8, lam, eta), base, 100))
+
+
+# --- SWATS, Keskar & Socher (2017), Algorithm 1 ---------------------------------------------
+def swats_paper(alpha, b1, b2, eps, switch_eps):
+    def update(theta, g, s, t):
+        if s.get("phase") == "sgd":
+            s["v"] = b1 * s["v"] + g
+            return theta - (1 - b1) * s["Lambda"] * s["v"]
+        s.setdefault("m", np.zeros_like(theta)); s.setdefault("a", np.zeros_like(theta))
+        s.setdefault("lam", 0.0); s["k"] = s.get("k", 0) + 1
+        k = s["k"]
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["a"] = b2 * s["a"] + (1 - b2) * g * g
+        p = -alpha * np.sqrt(1 - b2 ** k) / (1 - b1 ** k) * s["m"] / (np.sqrt(s["a"]) + eps)
+        theta = theta + p
+        if p.ravel() @ g.ravel() != 0:
+            gamma = (p.ravel() @ p.ravel()) / (-(p.ravel() @ g.ravel()))
+            s["lam"] = b2 * s["lam"] + (1 - b2) * gamma
+            if k > 1 and abs(s["lam"] / (1 - b2 ** k) - gamma) < switch_eps:
+                s["phase"], s["v"], s["Lambda"] = "sgd", np.zeros_like(theta), s["lam"] / (1 - b2 ** k)
+        return theta
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_swats_is_algorithm_1_and_switches(foreach):
+    # A loose switch_eps makes the switch happen within the run; float64 keeps the
+    # switch decision identical to the reference's.
+    alpha, switch_eps, steps = 1e-3, 1e-4, 300
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    opt = optim.SWATS(params, lr=alpha, switch_eps=switch_eps, foreach=foreach)
+    got = run_steps(opt, params, steps)
+    assert_same(got, run_reference(swats_paper(alpha, 0.9, 0.999, 1e-8, switch_eps), base, steps))
+    phases = [opt.phase(p) for p in params]
+    assert "sgd" in phases, "the test problem must exercise the SGD phase"
+    for p in params:
+        assert (opt.sgd_lr(p) is None) == (opt.phase(p) == "adam")
+
+
+def _sgd_phase_steady_step(step_fn, lam=0.1, beta1=0.9, n=200):
+    p = torch.zeros(3, dtype=torch.float64)
+    g = torch.ones(3, dtype=torch.float64)
+    state: dict = {}
+    for _ in range(n):
+        before = p.clone()
+        step_fn(p, g, state, lam, beta1)
+    return (before - p)[0].item() / lam
+
+
+def test_swats_sgd_phase_settles_at_lambda_times_gradient_unlike_the_in_place_bug():
+    from optim.optimizers.swats import buggy_sgd_phase_step
+
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = optim.SWATS([p])
+    opt.state[p].update(in_sgd=True, sgd_lr=0.1, momentum_buffer=torch.zeros(3, dtype=torch.float64),
+                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3),
+                        exp_avg_sq=torch.zeros(3))
+    for _ in range(200):
+        before = p.detach().clone()
+        p.grad = torch.ones(3, dtype=torch.float64)
+        opt.step()
+    ours = (before - p.detach())[0].item() / 0.1
+    buggy = _sgd_phase_steady_step(buggy_sgd_phase_step)
+    assert ours == pytest.approx(1.0, rel=1e-6)
+    assert buggy == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)  # ≈ 0.11
+
+
+# --- ND-Adam, Zhang et al. (2017), Algorithm 1 ---------------------------------------------
+def ndadam_paper(alpha, b1, b2, eps):
+    def update(theta, g, s, t):
+        w, g = theta.reshape(theta.shape[0], -1), g.reshape(theta.shape[0], -1)
+        if "m" not in s:
+            s["m"], s["v"] = np.zeros_like(w), np.zeros(w.shape[0])
+        out = np.empty_like(w)
+        for i in range(w.shape[0]):  # one hidden unit at a time, as the paper writes it
+            g_bar = g[i] - (g[i] @ w[i]) * w[i]
+            s["m"][i] = b1 * s["m"][i] + (1 - b1) * g_bar
+            s["v"][i] = b2 * s["v"][i] + (1 - b2) * (g_bar @ g_bar)
+            m_hat, v_hat = s["m"][i] / (1 - b1 ** t), s["v"][i] / (1 - b2 ** t)
+            w_bar = w[i] - alpha * m_hat / (np.sqrt(v_hat) + eps)
+            out[i] = w_bar / np.linalg.norm(w_bar)
+        return out.reshape(theta.shape)
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_ndadam_is_algorithm_1_and_keeps_rows_unit_norm(foreach):
+    shapes = [(5, 3), (4, 3, 3, 2), (6, 8)]
+    base = make_params(torch.float64, shapes=shapes)
+    reference_start = [optim.normalize_rows_(p.detach().clone()) for p in base]
+    params = clone_params(base)
+    opt = optim.NDAdam([{"params": params, "nd": True}], lr=1e-2, foreach=foreach)
+    for p, r in zip(params, reference_start):  # normalized when built
+        torch.testing.assert_close(p.detach(), r)
+    got = run_steps(opt, params, 60)
+    assert_same(got, run_reference(ndadam_paper(1e-2, 0.9, 0.999, 1e-8), reference_start, 60))
+    for p in params:
+        norms = p.detach().reshape(p.shape[0], -1).norm(dim=1)
+        torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+def test_ndadam_non_nd_groups_are_plain_adam():
+    base = make_params()
+    ref_params, params = clone_params(base), clone_params(base)
+    expected = run_steps(torch.optim.Adam(ref_params, lr=1e-2), ref_params, 50)
+    got = run_steps(optim.NDAdam(params, lr=1e-2), params, 50)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-7)
+
+
+def test_nd_param_groups_selects_layers_followed_by_batch_norm():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(16, 5), torch.nn.BatchNorm1d(5),
+                              torch.nn.Linear(5, 2))
+    groups = optim.nd_param_groups(net, lr=0.05)
+    nd = {id(p) for p in groups[0]["params"]}
+    assert groups[0]["nd"] and groups[0]["lr"] == 0.05
+    assert nd == {id(net[0].weight), id(net[4].weight)}
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in net.parameters()} - nd

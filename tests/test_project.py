@@ -1,0 +1,50 @@
+"""The project's set-up files agree with each other."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def test_environment_yml_delegates_to_pyproject_extras():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    extras = set(project["optional-dependencies"])
+    (line,) = [x for x in pip_section if x.startswith("-e")]
+    named = set(re.search(r"\[(.*)\]", line).group(1).split(","))
+    assert named == extras, f"environment.yml installs extras {named}, pyproject has {extras}"
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    minimum = project["requires-python"].removeprefix(">=")
+    assert tuple(map(int, python.split("=")[1].split("."))) >= tuple(map(int, minimum.split(".")))
+
+
+def test_constraints_pin_every_dependency_exactly():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted |= {_name(r) for r in extra}
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    assert wanted <= set(pins), f"not pinned: {sorted(wanted - set(pins))}"
+    assert pins["torch"] == "2.13.0" and pins["torchvision"] == "0.28.0"
+    assert pins["jupyter-book"].startswith("1.")
+
+
+def test_import_optim_makes_torchvision_importable_in_a_fresh_interpreter():
+    code = "import optim, torchvision; from torchvision import models; models.resnet18(num_classes=3)"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
