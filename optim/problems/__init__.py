@@ -3,3 +3,7 @@
 from .functions2d import FUNCTIONS, Function2D, central_difference, get_function, gradient, trajectory
 
 __all__ = ["FUNCTIONS", "Function2D", "central_difference", "get_function", "gradient", "trajectory"]
+
+from .online import OnlineResult, coefficients, run_online  # noqa: E402
+
+__all__ += ["OnlineResult", "coefficients", "run_online"]

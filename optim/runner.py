@@ -1,0 +1,119 @@
+"""Run experiments through the cache: ``run_many(specs)`` → a tidy DataFrame.
+
+Results live under ``data/results/<profile>/`` keyed by the spec and a fingerprint of the
+code the run depends on (the training loop, data loading, schedules, the optimizer's module
+and the model's module): editing an optimizer or a model invalidates its runs, editing a
+chapter or the plotting code does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import registry
+from .cache import RunCache
+from .data import ROOT
+from .models import model_source_file
+from .spec import RunSpec
+
+RESULTS = ROOT / "data" / "results"
+PROFILES = ("quick", "full")
+_PACKAGE = Path(__file__).resolve().parent
+_SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "optimizers/_base.py",
+           "optimizers/adam.py"]
+
+
+def _optimizer_file(name: str) -> Path:
+    factory = registry._REGISTRY[name]
+    target = getattr(factory, "__wrapped__", factory)
+    if name == "ndadam":
+        from .optimizers import ndadam
+        return Path(inspect.getsourcefile(ndadam))
+    return Path(inspect.getsourcefile(target))
+
+
+def fingerprint(spec: RunSpec) -> str:
+    """sha256 of the source files ``spec``'s result depends on."""
+    files = [_PACKAGE / f for f in _SHARED] + [_optimizer_file(spec.optimizer),
+                                              model_source_file(spec.model)]
+    h = hashlib.sha256()
+    for path in sorted(set(files)):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def select(table: Mapping[str, Any], profile: str) -> Any:
+    """The entry of a per-experiment ``{"quick": ..., "full": ...}`` table for ``profile``."""
+    if profile not in table:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, table))}")
+    return table[profile]
+
+
+def results_dir(profile: str, root: Path | None = None) -> Path:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", str(profile)):
+        raise ValueError(f"profile={profile!r} is invalid: expected a lowercase name such as 'quick' or 'full'")
+    return (root or RESULTS) / profile
+
+
+def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: Path | None = None,
+                progress: bool | None = None) -> list[dict]:
+    """Results of ``specs`` (cached ones read, missing ones trained and stored), in order."""
+    from .training import train
+
+    specs = list(specs)
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"run_many expects RunSpec objects, got {type(spec).__name__}")
+    cache = RunCache(results_dir(profile, root))
+    keys = [spec.key(fingerprint(spec)) for spec in specs]
+    results: list[dict | None] = [cache.get(k) for k in keys]
+    missing = [i for i, r in enumerate(results) if r is None]
+    for i in tqdm(missing, desc="runs", unit="run", disable=None if progress is None else not progress):
+        result = train(specs[i])
+        result["key"] = keys[i]
+        cache.put(keys[i], result)
+        results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
+    """One row per run × epoch (``level="epoch"``) or per logged step (``"step"``)."""
+    if level not in ("epoch", "step"):
+        raise ValueError(f"level={level!r} is invalid: expected 'epoch' or 'step'")
+    frames = []
+    for r in results:
+        spec = r["spec"]
+        meta = {k: v for k, v in spec.items() if k not in ("hparams", "schedule_args", "model_args")}
+        meta.update({f"hp_{k}": (tuple(v) if isinstance(v, list) else v) for k, v in spec["hparams"].items()})
+        meta.update(key=r.get("key"), diverged=r["diverged"], diverged_step=r["diverged_step"],
+                    device_name=r["provenance"]["device"], wall_time=r["wall_time"])
+        rows = pd.DataFrame(r["epochs"] if level == "epoch" else r["steps"])
+        for k, v in meta.items():
+            rows[k] = [v] * len(rows)
+        if rows.empty:
+            rows = pd.DataFrame([meta])
+        frames.append(rows)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame.attrs["compute_seconds"] = float(sum(r["wall_time"] for r in results))
+    frame.attrs["devices"] = sorted({r["provenance"]["device"] for r in results})
+    frame.attrs["runs"] = len(results)
+    return frame
+
+
+def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epoch",
+             root: Path | None = None, progress: bool | None = None) -> pd.DataFrame:
+    """Compute the missing runs of ``specs`` and return all of them as a tidy DataFrame.
+
+    ``frame.attrs`` holds ``compute_seconds`` (total training time of the stored results),
+    ``devices`` and ``runs``.
+    """
+    return tidy(run_results(specs, profile, root, progress), level)

@@ -1,0 +1,107 @@
+"""``RunSpec``: a frozen, hashable description of one training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import DATASETS
+from .models import MODELS
+from .registry import available
+from .schedules import SCHEDULES
+
+AUGMENTATIONS = ("none", "crop-flip", "crop")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _freeze(mapping: Any) -> tuple:
+    if mapping is None:
+        return ()
+    items = mapping.items() if isinstance(mapping, dict) else mapping
+    return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in items))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a model trained on a dataset by an optimizer; every field is part of the key.
+
+    ``hparams``/``schedule_args``/``model_args`` accept dicts and are stored as sorted tuples.
+    ``n_train``/``n_test`` take stratified subsets (None: the whole split). ``validation``
+    holds out that fraction of the training set (stratified) and reports ``val_*`` metrics.
+    """
+
+    model: str
+    dataset: str
+    optimizer: str
+    hparams: Any = ()
+    epochs: int = 1
+    batch_size: int = 128
+    seed: int = 0
+    schedule: str | None = None
+    schedule_args: Any = ()
+    model_args: Any = ()
+    augment: str = "none"
+    n_train: int | None = None
+    n_test: int | None = None
+    validation: float = 0.0
+    log_every: int = 10
+    device: str = "auto"
+    amp: bool = False
+    tag: str = field(default="", compare=True)
+
+    def __post_init__(self):
+        for name in ("hparams", "schedule_args", "model_args"):
+            object.__setattr__(self, name, _freeze(getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(name, value, expected):
+            raise ValueError(f"RunSpec {name}={value!r} is invalid: expected {expected}")
+
+        if self.model not in MODELS:
+            bad("model", self.model, f"one of {', '.join(MODELS)}")
+        if self.dataset not in DATASETS:
+            bad("dataset", self.dataset, f"one of {', '.join(DATASETS)}")
+        if self.optimizer not in available():
+            bad("optimizer", self.optimizer, f"one of {', '.join(available())}")
+        if self.schedule is not None and self.schedule not in SCHEDULES:
+            bad("schedule", self.schedule, f"None or one of {', '.join(SCHEDULES)}")
+        if self.augment not in AUGMENTATIONS:
+            bad("augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
+        if self.device not in DEVICES:
+            bad("device", self.device, f"one of {', '.join(DEVICES)}")
+        for name in ("epochs", "batch_size", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(name, value, "a positive integer")
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 10):
+                bad(name, value, "None or an integer >= 10")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            bad("seed", self.seed, "a non-negative integer")
+        if not 0.0 <= self.validation < 0.5:
+            bad("validation", self.validation, "a fraction in [0, 0.5)")
+
+    @property
+    def hyperparameters(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.hparams}
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        for name in ("hparams", "schedule_args", "model_args"):
+            out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(self, name)}
+        return out
+
+    def key(self, fingerprint: str) -> str:
+        """Cache key: the spec (device excluded: 'auto' resolves per machine) and the code fingerprint."""
+        payload = self.to_dict()
+        payload.pop("device")
+        text = json.dumps(payload, sort_keys=True, default=str) + fingerprint
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def replace(self, **changes) -> RunSpec:
+        return dataclasses.replace(self, **changes)

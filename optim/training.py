@@ -1,0 +1,207 @@
+"""Train one :class:`~optim.spec.RunSpec` and return its result as a JSON-able dict.
+
+Small datasets live on the device as uint8 tensors (no DataLoader); batches are
+normalized and augmented on the device; evaluation runs under ``torch.inference_mode``
+with large batches; bf16 autocast and channels_last are used on CUDA when ``amp`` is set.
+On the CPU the same spec gives identical numbers. A non-finite loss stops the run and
+marks it diverged.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import subprocess
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data import load, stratified_indices
+from .models import build_model
+from .registry import build
+from .schedules import SCHEDULES
+from .spec import RunSpec
+
+EVAL_BATCH = 2000
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' is invalid here: no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=__file__.rsplit("/", 2)[0])
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (x.float().div_(255.0) - mean) / std
+
+
+def _augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Random 4-pixel-padded crops (and horizontal flips) of a uint8 batch, on its device."""
+    if mode == "none":
+        return x
+    b, c, h, w = x.shape
+    padded = F.pad(x, (4, 4, 4, 4))
+    oy = torch.randint(0, 9, (b,), generator=generator, device=x.device)
+    ox = torch.randint(0, 9, (b,), generator=generator, device=x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    out = padded[torch.arange(b, device=x.device)[:, None, None, None],
+                 torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    if mode == "crop-flip":
+        flip = torch.rand(b, generator=generator, device=x.device) < 0.5
+        out = torch.where(flip[:, None, None, None], out.flip(3), out)
+    return out
+
+
+@torch.inference_mode()
+def evaluate(model, x, y, mean, std, amp: bool) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (x, y), in eval mode; restores the model's mode."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(y), EVAL_BATCH):
+        xb = _normalize(x[i:i + EVAL_BATCH], mean, std)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(xb)
+        total_loss += F.cross_entropy(logits.float(), y[i:i + EVAL_BATCH], reduction="sum").item()
+        correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum().item()
+    model.train(was_training)
+    return total_loss / len(y), correct / len(y)
+
+
+def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
+    if spec.schedule is None:
+        return None
+    args = dict(spec.schedule_args)
+    if spec.schedule == "noam":
+        return SCHEDULES["noam"](optimizer, **args)
+    return SCHEDULES[spec.schedule](optimizer, steps_per_epoch=steps_per_epoch, **args)
+
+
+def train(spec: RunSpec, position: int = 1) -> dict:
+    """Run ``spec`` to completion (or divergence) and return the result dict."""
+    device = resolve_device(spec.device)
+    amp = spec.amp and device.type == "cuda"
+    train_set = load(spec.dataset, "train", n=spec.n_train)
+    test_set = load(spec.dataset, "test", n=spec.n_test)
+    x, y = train_set.x, train_set.y
+    val = None
+    if spec.validation > 0:
+        held = stratified_indices(y.numpy(), int(round(len(y) * spec.validation)), seed=10_007)
+        mask = np.zeros(len(y), dtype=bool)
+        mask[held] = True
+        val = (x[mask].to(device), y[mask].to(device))
+        x, y = x[~mask], y[~mask]
+    x, y = x.to(device), y.to(device)
+    x_test, y_test = test_set.x.to(device), test_set.y.to(device)
+    mean = torch.tensor(train_set.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(train_set.std, device=device).view(1, -1, 1, 1)
+
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, train_set.shape, train_set.num_classes, **dict(spec.model_args))
+    model = model.to(device)
+    if device.type == "cuda" and amp:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build(spec.optimizer, model, **spec.hyperparameters)
+    steps_per_epoch = math.ceil(len(y) / spec.batch_size)
+    scheduler = _make_schedule(spec, optimizer, steps_per_epoch)
+    order_gen = torch.Generator().manual_seed(spec.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(spec.seed + 1)
+
+    epochs, step_log = [], {"step": [], "epoch": [], "train_loss": [], "lr": []}
+    diverged_step = None
+    start = time.perf_counter()
+    step = 0
+    bar = tqdm(total=spec.epochs * steps_per_epoch, desc=f"{spec.optimizer} {spec.model}",
+               leave=False, position=position, disable=None, unit="step")
+    model.train()
+    for epoch in range(1, spec.epochs + 1):
+        perm = torch.randperm(len(y), generator=order_gen).to(device)
+        window = torch.zeros((), device=device)
+        window_n, running_loss, running_correct = 0, torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+        for b in range(steps_per_epoch):
+            idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
+            xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)
+            if device.type == "cuda" and amp:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            detached = loss.detach()
+            window += detached
+            running_loss += detached * len(idx)
+            running_correct += (logits.detach().argmax(1) == y[idx]).sum()
+            window_n += 1
+            if window_n == spec.log_every or b == steps_per_epoch - 1:
+                mean_loss = (window / window_n).item()  # one host sync per logging window
+                if not math.isfinite(mean_loss):
+                    diverged_step = step
+                    break
+                step_log["step"].append(step)
+                step_log["epoch"].append(epoch - 1 + (b + 1) / steps_per_epoch)
+                step_log["train_loss"].append(mean_loss)
+                step_log["lr"].append(optimizer.param_groups[0]["lr"])
+                window.zero_()
+                window_n = 0
+            bar.update(1)
+        if diverged_step is not None:
+            break
+        record = {"epoch": epoch, "train_loss": running_loss.item() / len(y),
+                  "train_acc": running_correct.item() / len(y)}
+        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp)
+        if val is not None:
+            record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp)
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["time"] = time.perf_counter() - start
+        if not math.isfinite(record["test_loss"]):
+            diverged_step = step
+            break
+        epochs.append(record)
+    bar.close()
+    extras = {}
+    if hasattr(optimizer, "phase"):  # SWATS: where each tensor stands at the end
+        params = [p for p in model.parameters()]
+        extras["sgd_fraction"] = sum(optimizer.phase(p) == "sgd" for p in params) / len(params)
+        extras["sgd_lr"] = [optimizer.sgd_lr(p) for p in params]
+    return {
+        "spec": spec.to_dict(),
+        "epochs": epochs,
+        "steps": step_log,
+        "diverged": diverged_step is not None,
+        "diverged_step": diverged_step,
+        "wall_time": time.perf_counter() - start,
+        "extras": extras,
+        "provenance": {
+            "optim_version": __version__, "git_commit": git_commit(),
+            "torch_version": torch.__version__, "device": device_name(device),
+            "device_type": device.type, "dataset_sha256": train_set.sha256,
+            "python": platform.python_version(),
+        },
+    }
