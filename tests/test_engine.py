@@ -1,0 +1,192 @@
+"""Problems, models, the training runner and the run cache."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import optim
+from optim import runner
+from optim.models import INPUT_SHAPES, MODELS, build_model
+from optim.problems import central_difference, get_function, gradient, run_online
+from optim.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(dataset="digits", epochs=1, batch_size=32, n_train=64, n_test=20)
+
+
+@pytest.mark.parametrize("shape", INPUT_SHAPES)
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_runs_forward_and_backward(name, shape):
+    model = build_model(name, shape, 10)
+    out = model(torch.randn(3, *shape))
+    assert out.shape == (3, 10)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_two_d_gradients_are_exact_and_the_precedence_bug_is_reproduced():
+    fn = get_function("ackley")
+    point = np.array([-2.0, -2.0])
+    f = lambda xy: fn(torch.tensor(xy)).item()  # noqa: E731
+    exact = gradient(fn, torch.tensor(point)).numpy()
+    np.testing.assert_allclose(central_difference(f, point), exact, rtol=1e-5)
+    buggy = central_difference(f, point, precedence_bug=True)
+    h = 1e-5
+    expected = [f(point + e) - f(point - e) / (2 * h) for e in np.eye(2) * h]
+    np.testing.assert_allclose(buggy, expected)
+
+
+def test_online_counterexample_adam_drifts_to_plus_one_amsgrad_to_minus_one():
+    kw = dict(big=3.0, small=1.0, period=3, betas=(0.0, 0.1))
+    adam = run_online("adam", 6000, lr=1.0, **kw)
+    ams = run_online("amsgrad", 6000, lr=1.0, bias_correction=False, **kw)
+    assert adam.x[-300:].mean() > 0.95
+    assert ams.x[-300:].mean() < -0.95
+    assert adam.average_regret[-1] > 5 * ams.average_regret[-1]
+
+
+def test_online_counterexample_stochastic_version():
+    kw = dict(big=1010.0, small=10.0, p=0.01, betas=(0.9, 0.99), seed=0)
+    adam = run_online("adam", 20000, "stochastic", lr=0.5, **kw)
+    assert adam.x[-2000:].mean() > 0.5  # Adam is pushed towards the wrong end, x = +1
+    assert np.all(np.abs(adam.x) <= 1.0)
+
+
+def test_same_spec_gives_identical_numbers_on_cpu(tmp_path):
+    spec = RunSpec("cnn", optimizer="adam", seed=3, **TINY)
+    a = runner.run_many([spec], root=tmp_path / "a", progress=False)
+    b = runner.run_many([spec], root=tmp_path / "b", progress=False)
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+    assert a["test_acc"].tolist() == b["test_acc"].tolist()
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
+    spec = RunSpec("logreg", optimizer="swats", **TINY)
+    first = runner.run_many([spec], root=tmp_path, progress=False)
+    files = list((tmp_path / "quick").glob("*.json.gz"))
+    assert len(files) == 1
+    calls = []
+    monkeypatch.setattr("optim.training.train", lambda s, **k: calls.append(s) or 1 / 0)
+    again = runner.run_many([spec], root=tmp_path, progress=False)  # hit: no training
+    assert calls == [] and again["train_loss"].tolist() == first["train_loss"].tolist()
+    # a changed optimizer source gives a new key (miss); other optimizers keep theirs
+    adam = RunSpec("logreg", optimizer="adam", **TINY)
+    before = (runner.fingerprint(spec), runner.fingerprint(adam))
+    fake = tmp_path / "swats.py"
+    fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# edited\n")
+    original = runner._optimizer_file
+    monkeypatch.setattr(runner, "_optimizer_file",
+                        lambda name: fake if name == "swats" else original(name))
+    assert runner.fingerprint(spec) != before[0]
+    assert runner.fingerprint(adam) == before[1]
+    assert not any("chapters" in str(p) for p in runner._SHARED)
+
+
+def test_corrupted_entry_is_reported_and_recomputed(tmp_path, capsys):
+    spec = RunSpec("logreg", optimizer="adam", **TINY)
+    runner.run_many([spec], root=tmp_path, progress=False)
+    (path,) = (tmp_path / "quick").glob("*.json.gz")
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated
+    frame = runner.run_many([spec], root=tmp_path, progress=False)
+    assert "corrupted cache entry" in capsys.readouterr().err
+    assert len(frame) == 1 and path.exists()
+    blob = gzip.decompress(path.read_bytes()).replace(b'"diverged": false', b'"diverged": true')
+    path.write_bytes(gzip.compress(blob))  # valid gzip, wrong checksum
+    runner.run_many([spec], root=tmp_path, progress=False)
+    assert "checksum mismatch" in capsys.readouterr().err
+
+
+def test_a_run_killed_mid_way_leaves_nothing_and_is_recomputed(tmp_path):
+    code = ("from optim.spec import RunSpec; from optim import runner; from pathlib import Path; "
+            "runner.run_many([RunSpec('mlp', 'mnist', 'adam', epochs=50, n_train=5000, n_test=100)],"
+            f" root=Path({str(tmp_path)!r}), progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    time.sleep(6)
+    assert proc.poll() is None, "the run should still be training"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list(tmp_path.rglob("*.json.gz"))
+
+
+def test_concurrent_writers_leave_one_valid_entry(tmp_path):
+    from optim.cache import RunCache
+
+    code = ("import sys; from optim.cache import RunCache; c = RunCache(sys.argv[1]); "
+            "[c.put('k', {'i': i, 'payload': list(range(20000))}) for i in range(30)]")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT) for _ in range(3)]
+    assert all(p.wait() == 0 for p in procs)
+    assert RunCache(tmp_path).get("k")["i"] == 29
+    assert [p.name for p in tmp_path.iterdir()] == ["k.json.gz"]
+
+
+def test_divergence_is_recorded_not_raised(tmp_path):
+    spec = RunSpec("mlp", optimizer="sgd", hparams=dict(lr=1e6), log_every=1, **TINY)
+    frame = runner.run_many([spec], root=tmp_path, progress=False)
+    assert bool(frame["diverged"].iloc[0]) and frame["diverged_step"].iloc[0] >= 1
+
+
+def test_every_model_with_every_optimizer_trains_and_then_comes_from_the_cache(tmp_path):
+    specs = [RunSpec(m, optimizer=o, **{**TINY, "n_train": 32}) for m in MODELS for o in optim.available()]
+    frame = runner.run_many(specs, root=tmp_path, progress=False)
+    assert len(frame) == len(specs) and frame.attrs["runs"] == len(specs)
+    start = time.perf_counter()
+    runner.run_many(specs, root=tmp_path, progress=False)
+    assert time.perf_counter() - start < 0.25 * frame.attrs["compute_seconds"]
+
+
+def test_validation_split_and_step_level_frame(tmp_path):
+    spec = RunSpec("logreg", optimizer="adam", validation=0.25, log_every=1, **TINY)
+    epochs = runner.run_many([spec], root=tmp_path, progress=False)
+    steps = runner.run_many([spec], root=tmp_path, level="step", progress=False)
+    assert {"val_loss", "val_acc", "test_acc"} <= set(epochs.columns)
+    assert steps["step"].tolist() == [1, 2]  # 48 training images, batches of 32
+
+
+BAD_INPUTS = [
+    (lambda: RunSpec("vgg", "mnist", "adam"), "model='vgg' is invalid"),
+    (lambda: RunSpec("cnn", "imagenet", "adam"), "dataset='imagenet' is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "lion"), "optimizer='lion' is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", epochs=0), "epochs=0 is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", batch_size=-1), "batch_size=-1 is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", seed=-2), "seed=-2 is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", augment="mixup"), "augment='mixup' is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", schedule="linear"), "schedule='linear' is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", device="tpu"), "device='tpu' is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", n_train=3), "n_train=3 is invalid"),
+    (lambda: RunSpec("cnn", "mnist", "adam", validation=0.9), "validation=0.9 is invalid"),
+    (lambda: build_model("cnn", (28, 28), 10), "in_shape=(28, 28) is invalid"),
+    (lambda: build_model("wrn", (1, 28, 28), 10, depth=15), "depth=15 is invalid"),
+    (lambda: build_model("mlp", (1, 28, 28), 1), "num_classes=1 is invalid"),
+    (lambda: get_function("himmelblau"), "unknown 2-D function 'himmelblau'"),
+    (lambda: runner.select({"quick": 1, "full": 2}, "medium"), "profile='medium' is invalid"),
+    (lambda: runner.results_dir("../x"), "profile='../x' is invalid"),
+    (lambda: run_online("adam", 10, "adversarial"), "kind='adversarial' is invalid"),
+    (lambda: optim.problems.trajectory("beale", "adam", 0), "steps=0 is invalid"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_bad_input_gives_one_clear_error_and_writes_nothing(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as info:
+        call()
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_on_missing_cuda_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        runner.run_many([RunSpec("logreg", optimizer="adam", device="cuda", **TINY)], root=tmp_path)
+    assert not list(tmp_path.rglob("*.json.gz"))
