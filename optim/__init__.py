@@ -14,11 +14,11 @@ _patch_torchvision()
 
 from .optimizers import (  # noqa: E402
     SGDW, SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups, normalize_rows_)
-from .registry import available, build  # noqa: E402
+from .registry import available, build, register  # noqa: E402
 from .schedules import noam, noam_factor, normalized_weight_decay, sgdr, step_decay  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["Adam", "AdaMax", "AMSGrad", "Nadam", "AdamW", "SGDW", "SWATS", "NDAdam",
-           "nd_param_groups", "normalize_rows_", "build", "available", "sgdr", "step_decay",
+           "nd_param_groups", "normalize_rows_", "build", "available", "register", "sgdr", "step_decay",
            "noam", "noam_factor", "normalized_weight_decay", "__version__"]

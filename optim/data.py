@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "test")

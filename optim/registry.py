@@ -67,3 +67,15 @@ def build(name: str, params, **hyperparameters) -> torch.optim.Optimizer:
         return _REGISTRY[name](params, **hyperparameters)
     except TypeError as error:  # an unknown hyperparameter name
         raise ValueError(f"bad hyperparameters for {name!r}: {error}") from None
+
+
+def register(name: str, factory: Callable[..., torch.optim.Optimizer], *, replace: bool = False) -> None:
+    """Add an optimizer under ``name`` so that ``build`` and ``RunSpec`` accept it.
+
+    ``factory(params, **hyperparameters)`` is usually the optimizer class itself.
+    """
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
+        raise ValueError(f"name={name!r} is invalid: expected a lowercase identifier")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"optimizer {name!r} is already registered; pass replace=True to override it")
+    _REGISTRY[name] = factory

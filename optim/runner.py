@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import registry
 from .cache import RunCache

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .data import load, stratified_indices

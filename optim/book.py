@@ -1,0 +1,221 @@
+"""The book's machinery: chapter helpers (header, claims, source) and the build/run CLI.
+
+``python -m optim.book build``  executes every chapter of ``_toc.yml`` with papermill into
+``_build/src`` (profile ``full`` where a complete set of stored full results exists, else
+``quick``) and builds the HTML with Jupyter Book 1.x into ``_build/html``, warnings as errors.
+``python -m optim.book run CHAPTER --profile full --device cuda`` executes one chapter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .data import ROOT
+
+BUILD = ROOT / "_build"
+CLAIMS = BUILD / "claims"
+MANIFESTS = ROOT / "data" / "results" / "manifests"
+PROFILES = ("quick", "full")
+DEVICES = ("auto", "cpu", "cuda")
+VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this scale")
+
+
+# --- inside a chapter ------------------------------------------------------------------------
+def check_parameters(profile: str, device: str, seeds, dataset: str | None = None,
+                     datasets: tuple[str, ...] | None = None) -> None:
+    """Fail the chapter's first cell with one clear message on a bad parameter."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is invalid: expected one of {', '.join(map(repr, DEVICES))}")
+    if not (isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
+        raise ValueError(f"seeds={seeds!r} is invalid: expected a non-empty list of non-negative integers")
+    if dataset is not None and datasets is not None and dataset not in datasets:
+        raise ValueError(f"dataset={dataset!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
+
+
+def header(chapter: str, profile: str, dataset: str, frame: pd.DataFrame | None = None,
+           seconds: float | None = None, devices: list[str] | None = None):
+    """The chapter's header line: profile, dataset, hardware and compute time of its results."""
+    from IPython.display import Markdown
+
+    seconds = frame.attrs.get("compute_seconds", 0.0) if frame is not None else (seconds or 0.0)
+    devices = frame.attrs.get("devices", []) if frame is not None else (devices or [])
+    runs = frame.attrs.get("runs") if frame is not None else None
+    hardware = ", ".join(devices) if devices else "this machine (computed while rendering)"
+    text = (f"**Profile:** `{profile}` · **Dataset:** {dataset} · **Hardware:** {hardware} · "
+            f"**Compute:** {seconds:.1f} s" + (f" over {runs} stored runs" if runs else ""))
+    if profile == "quick":
+        text += (" · *quick profile: small CPU-sized runs, trained while this page was built; "
+                 "the full profile re-runs the experiment at paper-like scale on a GPU.*")
+    return Markdown(text)
+
+
+def show_source(obj) -> object:
+    """Display the source of an ``optim`` object, read from the package itself."""
+    from IPython.display import Markdown
+
+    source = inspect.getsource(obj)
+    where = Path(inspect.getsourcefile(obj)).resolve().relative_to(ROOT)
+    return Markdown(f"`{where}`\n\n```python\n{source}\n```")
+
+
+def verdict(measured_ok: bool, partly: bool = False) -> str:
+    return "reproduced" if measured_ok else ("partly" if partly else "not reproduced")
+
+
+def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
+    """Record and return a chapter's claims table (claim, measurement, verdict).
+
+    Each row needs ``claim``, ``measured`` and ``verdict`` (one of VERDICTS). The table is
+    saved to ``_build/claims/<chapter>.json``, where the scoreboard collects it.
+    """
+    for row in rows:
+        missing = {"claim", "measured", "verdict"} - set(row)
+        if missing:
+            raise ValueError(f"claims row {row!r} lacks {sorted(missing)}")
+        if row["verdict"] not in VERDICTS:
+            raise ValueError(f"verdict={row['verdict']!r} is invalid: expected one of {VERDICTS}")
+    table = pd.DataFrame(rows)[["claim", "measured", "verdict"]]
+    CLAIMS.mkdir(parents=True, exist_ok=True)
+    tmp = CLAIMS / f".{chapter}.json.tmp"
+    tmp.write_text(json.dumps({"chapter": chapter, "profile": profile, "rows": rows}, indent=1))
+    os.replace(tmp, CLAIMS / f"{chapter}.json")
+    return table
+
+
+def collected_claims() -> list[dict]:
+    """Every chapter's stored claims, in the book's order (``_toc.yml``)."""
+    order = chapters()
+    found = {p.stem: json.loads(p.read_text()) for p in CLAIMS.glob("*.json")}
+    return [found[c] for c in order if c in found] + [found[c] for c in sorted(found) if c not in order]
+
+
+# --- the book ---------------------------------------------------------------------------------
+def chapters() -> list[str]:
+    """Notebook chapters listed in ``_toc.yml``, in order (names without folder or suffix)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                entries.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    return [Path(e).stem for e in entries if (ROOT / f"{e}.ipynb").exists()]
+
+
+def stored_profile(chapter: str) -> str:
+    """'full' when the chapter's full-profile runs are all stored, else 'quick'."""
+    manifest = MANIFESTS / f"{chapter}.json"
+    if not manifest.exists():
+        return "quick"
+    keys = json.loads(manifest.read_text())["keys"]
+    full = ROOT / "data" / "results" / "full"
+    return "full" if all((full / f"{k}.json.gz").exists() for k in keys) else "quick"
+
+
+def write_manifest(chapter: str, profile: str, frame: pd.DataFrame) -> None:
+    """After a full run, list the chapter's result keys so builds know they are all stored."""
+    if profile != "full":
+        return
+    MANIFESTS.mkdir(parents=True, exist_ok=True)
+    keys = sorted(set(frame["key"].dropna()))
+    previous = MANIFESTS / f"{chapter}.json"
+    if previous.exists():
+        keys = sorted(set(keys) | set(json.loads(previous.read_text())["keys"]))
+    tmp = MANIFESTS / f".{chapter}.json.tmp"
+    tmp.write_text(json.dumps({"chapter": chapter, "keys": keys}, indent=1))
+    os.replace(tmp, previous)
+
+
+def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,
+            log: bool = False) -> Path:
+    """Execute one chapter with papermill; return the executed notebook's path."""
+    import papermill
+
+    names = chapters()
+    if chapter not in names:
+        raise ValueError(f"unknown chapter {chapter!r}; valid chapters: {', '.join(names)}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
+    source = next(ROOT.glob(f"chapters/{chapter}.ipynb"))
+    out_dir = out_dir or BUILD / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / source.name
+    papermill.execute_notebook(str(source), str(target), parameters=dict(profile=profile, device=device),
+                               kernel_name="python3", cwd=str(source.parent), log_output=log,
+                               progress_bar=log)
+    return target
+
+
+def build(strict: bool = True) -> int:
+    """Execute every chapter into ``_build/src`` and build the HTML book from it."""
+    src = BUILD / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(CLAIMS, ignore_errors=True)
+    src.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml", "references.bib", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "chapters", src / "chapters",
+                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    started = time.perf_counter()
+    for chapter in chapters():
+        profile = stored_profile(chapter)
+        t0 = time.perf_counter()
+        execute(chapter, profile, "auto", src / "chapters")
+        print(f"executed {chapter} ({profile}) in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jb), "build", str(src), "--path-output", str(BUILD / "book")]
+    if strict:
+        command += ["-W", "--keep-going"]
+    code = subprocess.run(command).returncode
+    if code == 0:
+        shutil.rmtree(BUILD / "html", ignore_errors=True)
+        shutil.copytree(BUILD / "book" / "_build" / "html", BUILD / "html")
+        print(f"book: {BUILD / 'html' / 'index.html'}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m optim.book", description="Build or run the book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="execute every chapter and build the HTML book")
+    run = sub.add_parser("run", help="execute one chapter with papermill")
+    run.add_argument("chapter")
+    run.add_argument("--profile", default="quick", choices=PROFILES)
+    run.add_argument("--device", default="auto", choices=DEVICES)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        return build()
+    if not args.chapter:
+        parser.error(f"CHAPTER is required; valid chapters: {', '.join(chapters())}")
+    try:
+        print(execute(args.chapter, args.profile, args.device, log=True))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
