@@ -24,27 +24,37 @@ from .data import ROOT
 from .models import model_source_file
 from .spec import RunSpec
 
-RESULTS = ROOT / "data" / "results"
+import os
+
+RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))
 PROFILES = ("quick", "full")
 _PACKAGE = Path(__file__).resolve().parent
 _SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "optimizers/_base.py",
            "optimizers/adam.py"]
 
 
-def _optimizer_file(name: str) -> Path:
+def _optimizer_file(name: str) -> Path | str:
+    """The file defining optimizer ``name``; for one defined without a file (a notebook
+    cell, ``python -c``) its qualified name, so its runs are not invalidated by edits."""
     factory = registry._REGISTRY[name]
-    target = getattr(factory, "__wrapped__", factory)
     if name == "ndadam":
         from .optimizers import ndadam
         return Path(inspect.getsourcefile(ndadam))
-    return Path(inspect.getsourcefile(target))
+    try:
+        return Path(inspect.getsourcefile(factory))
+    except (OSError, TypeError):
+        return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', name)}"
 
 
 def fingerprint(spec: RunSpec) -> str:
     """sha256 of the source files ``spec``'s result depends on."""
-    files = [_PACKAGE / f for f in _SHARED] + [_optimizer_file(spec.optimizer),
-                                              model_source_file(spec.model)]
+    files = [_PACKAGE / f for f in _SHARED] + [model_source_file(spec.model)]
+    optimizer = _optimizer_file(spec.optimizer)
     h = hashlib.sha256()
+    if isinstance(optimizer, Path):
+        files.append(optimizer)
+    else:
+        h.update(optimizer.encode())
     for path in sorted(set(files)):
         h.update(path.name.encode())
         h.update(path.read_bytes())

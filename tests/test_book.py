@@ -1,0 +1,95 @@
+"""The book: every chapter executes with papermill (quick profile, empty cache), records its
+claims, and the HTML builds with warnings as errors and shows its figures in Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from optim import book
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+EXPECTED_FIGURES = {"testbed": 2}
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    env = dict(os.environ, OPTIM_RESULTS_DIR=str(tmp_path_factory.mktemp("results")))
+    done = subprocess.run([sys.executable, "-m", "optim.book", "build"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_every_chapter_executes_and_records_its_claims(built_book):
+    for chapter in book.chapters():
+        assert f"executed {chapter} (quick)" in built_book.stdout
+        if chapter != "scoreboard":
+            assert (book.CLAIMS / f"{chapter}.json").exists(), chapter
+
+
+def test_scoreboard_collects_every_chapter(built_book):
+    page = (HTML / "chapters" / "scoreboard.html").read_text()
+    for chapter in book.chapters():
+        if chapter != "scoreboard":
+            assert f">{chapter}<" in page, chapter
+
+
+def _figures(page: str) -> list[Path]:
+    sources = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+    return [(HTML / "chapters" / s).resolve() for s in sources if "_images" in s]
+
+
+@pytest.mark.parametrize("chapter, count", EXPECTED_FIGURES.items())
+def test_chapter_pages_have_their_figures_and_they_are_not_blank(built_book, chapter, count):
+    figures = _figures((HTML / "chapters" / f"{chapter}.html").read_text())
+    assert len(figures) == count
+    for figure in figures:
+        pixels = matplotlib.image.imread(figure)
+        assert pixels.std() > 0.05, f"{figure.name} looks blank"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("chapter", ["intro"] + list(EXPECTED_FIGURES))
+def test_pages_render_in_headless_chromium(built_book, chapter, tmp_path):
+    url = (HTML / "chapters" / f"{chapter}.html").as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=3000", "--window-size=1280,2400"]
+    shot = tmp_path / "page.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120)
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.std() > 0.05
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], check=True, capture_output=True,
+                         text=True, timeout=120).stdout
+    assert dom.count("<img") - dom.count('class="logo') >= EXPECTED_FIGURES.get(chapter, 0)
+    assert "Traceback" not in dom
+
+
+def test_an_invalid_parameter_fails_the_first_cell(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="profile='medium' is invalid"):
+        papermill.execute_notebook(str(ROOT / "chapters" / "testbed.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters=dict(profile="medium"), kernel_name="python3",
+                                   cwd=str(ROOT / "chapters"), progress_bar=False)
+
+
+def test_notebooks_are_committed_without_outputs():
+    import nbformat
+
+    for path in (ROOT / "chapters").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one parameters cell"
+        assert re.search(r'^profile = "quick"', tagged[0].source, re.M)
