@@ -168,6 +168,9 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
 def build(strict: bool = True) -> int:
     """Execute every chapter into ``_build/src`` and build the HTML book from it."""
     src = BUILD / "src"
+    # Always a fresh Sphinx build: its pickled environment from an earlier build does not
+    # match the regenerated sources and turns a second build into warnings.
+    shutil.rmtree(BUILD / "book", ignore_errors=True)
     shutil.rmtree(src, ignore_errors=True)
     shutil.rmtree(CLAIMS, ignore_errors=True)
     src.mkdir(parents=True)
