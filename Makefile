@@ -29,7 +29,7 @@ data: $(ENV_STAMP)  ## fetch the offline datasets into data/cache
 	$(PY) -m optim.data fetch $(DATASETS)
 
 test: $(ENV_STAMP) data  ## run every test: package, engine, chapters (quick profile) and the book
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest
 
 book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are errors)
 	$(PY) -m optim.book build
