@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,8 +24,6 @@ from .cache import RunCache
 from .data import ROOT
 from .models import model_source_file
 from .spec import RunSpec
-
-import os
 
 RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))
 PROFILES = ("quick", "full")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .data import DATASETS
@@ -50,7 +50,7 @@ class RunSpec:
     log_every: int = 10
     device: str = "auto"
     amp: bool = False
-    tag: str = field(default="", compare=True)
+    tag: str = ""
 
     def __post_init__(self):
         for name in ("hparams", "schedule_args", "model_args"):

@@ -9,10 +9,12 @@ marks it diverged.
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,10 +45,12 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
+    """The checkout's commit, looked up once per process."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=__file__.rsplit("/", 2)[0])
+                             cwd=Path(__file__).resolve().parents[1])
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -121,7 +125,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, train_set.shape, train_set.num_classes, **dict(spec.model_args))
     model = model.to(device)
-    if device.type == "cuda" and amp:
+    if amp:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build(spec.optimizer, model, **spec.hyperparameters)
     steps_per_epoch = math.ceil(len(y) / spec.batch_size)
@@ -143,7 +147,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
         for b in range(steps_per_epoch):
             idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)
-            if device.type == "cuda" and amp:
+            if amp:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(xb)
