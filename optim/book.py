@@ -38,10 +38,17 @@ def check_parameters(profile: str, device: str, seeds, dataset: str | None = Non
         raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
     if device not in DEVICES:
         raise ValueError(f"device={device!r} is invalid: expected one of {', '.join(map(repr, DEVICES))}")
-    if not (isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
-        raise ValueError(f"seeds={seeds!r} is invalid: expected a non-empty list of non-negative integers")
+    if seeds is not None and not (isinstance(seeds, (list, tuple)) and seeds
+                                  and all(isinstance(s, int) and s >= 0 for s in seeds)):
+        raise ValueError(f"seeds={seeds!r} is invalid: expected None (the profile's seeds) "
+                         "or a non-empty list of non-negative integers")
     if dataset is not None and datasets is not None and dataset not in datasets:
         raise ValueError(f"dataset={dataset!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
+
+
+def profile_seeds(profile: str, seeds) -> list[int]:
+    """The seeds a chapter runs: ``seeds`` if given, else 2 (quick) or 3 (full)."""
+    return list(seeds) if seeds is not None else ([0, 1] if profile == "quick" else [0, 1, 2])
 
 
 def header(chapter: str, profile: str, dataset: str, frame: pd.DataFrame | None = None,

@@ -28,8 +28,8 @@ from .spec import RunSpec
 RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))
 PROFILES = ("quick", "full")
 _PACKAGE = Path(__file__).resolve().parent
-_SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "optimizers/_base.py",
-           "optimizers/adam.py"]
+_SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "probes.py",
+           "optimizers/_base.py", "optimizers/adam.py"]
 
 
 def _optimizer_file(name: str) -> Path | str:

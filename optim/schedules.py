@@ -1,6 +1,6 @@
 """Learning-rate schedules used by the papers, as ``torch.optim.lr_scheduler`` objects.
 
-All three are stepped once per *batch* (call ``scheduler.step()`` after each optimizer step).
+All are stepped once per *batch* (call ``scheduler.step()`` after each optimizer step).
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def noam(optimizer: Optimizer, d_model: int = 512, warmup: int = 4000) -> Lambda
     return LambdaLR(optimizer, lambda step: noam_factor(step, d_model, warmup))
 
 
+def inverse_sqrt(optimizer: Optimizer) -> LambdaLR:
+    """α_t = α/√t with t the step count (Kingma & Ba, 2015, §6.1; Reddi et al., 2018, §5)."""
+    return LambdaLR(optimizer, lambda step: (step + 1) ** -0.5)
+
+
 def normalized_weight_decay(lambda_norm: float, batch_size: int, n_train: int, epochs: float) -> float:
     """AdamW paper's normalized decay (Appendix B.1): λ = λ_norm·√(b / (B·T))."""
     check_range("lambda_norm", lambda_norm, 0.0)
@@ -58,4 +63,4 @@ def normalized_weight_decay(lambda_norm: float, batch_size: int, n_train: int, e
     return lambda_norm * math.sqrt(batch_size / (n_train * epochs))
 
 
-SCHEDULES = {"sgdr": sgdr, "step": step_decay, "noam": noam}
+SCHEDULES = {"sgdr": sgdr, "step": step_decay, "noam": noam, "inverse_sqrt": inverse_sqrt}

@@ -10,11 +10,16 @@ from typing import Any
 
 from .data import DATASETS
 from .models import MODELS
+from .probes import PROBES
 from .registry import available
 from .schedules import SCHEDULES
 
 AUGMENTATIONS = ("none", "crop-flip", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+# Evaluation mistakes of published benchmarks, reproduced on request to show their effect:
+# the model is left in eval mode (dropout and batch-norm updates off) after the first
+# evaluation, or the test images get the training augmentation.
+EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 
 
 def _freeze(mapping: Any) -> tuple:
@@ -31,6 +36,8 @@ class RunSpec:
     ``hparams``/``schedule_args``/``model_args`` accept dicts and are stored as sorted tuples.
     ``n_train``/``n_test`` take stratified subsets (None: the whole split). ``validation``
     holds out that fraction of the training set (stratified) and reports ``val_*`` metrics.
+    ``probes`` names :mod:`optim.probes` to log; ``evaluation_bugs`` (see EVALUATION_BUGS)
+    re-creates a benchmark mistake and is empty for every honest run.
     """
 
     model: str
@@ -50,11 +57,16 @@ class RunSpec:
     log_every: int = 10
     device: str = "auto"
     amp: bool = False
+    probes: Any = ()
+    evaluation_bugs: Any = ()
     tag: str = ""
 
     def __post_init__(self):
         for name in ("hparams", "schedule_args", "model_args"):
             object.__setattr__(self, name, _freeze(getattr(self, name)))
+        for name in ("probes", "evaluation_bugs"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         self.validate()
 
     def validate(self) -> None:
@@ -73,6 +85,10 @@ class RunSpec:
             bad("augment", self.augment, f"one of {', '.join(AUGMENTATIONS)}")
         if self.device not in DEVICES:
             bad("device", self.device, f"one of {', '.join(DEVICES)}")
+        for name, valid in (("probes", tuple(PROBES)), ("evaluation_bugs", EVALUATION_BUGS)):
+            for value in getattr(self, name):
+                if value not in valid:
+                    bad(name, value, f"a tuple of {', '.join(valid)}")
         for name in ("epochs", "batch_size", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -10,6 +10,7 @@ marks it diverged.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import platform
 import subprocess
@@ -24,6 +25,7 @@ from .progress import tqdm
 from . import __version__
 from .data import load, stratified_indices
 from .models import build_model
+from .probes import PROBES
 from .registry import build
 from .schedules import SCHEDULES
 from .spec import RunSpec
@@ -98,9 +100,10 @@ def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     if spec.schedule is None:
         return None
     args = dict(spec.schedule_args)
-    if spec.schedule == "noam":
-        return SCHEDULES["noam"](optimizer, **args)
-    return SCHEDULES[spec.schedule](optimizer, steps_per_epoch=steps_per_epoch, **args)
+    make = SCHEDULES[spec.schedule]
+    if "steps_per_epoch" in inspect.signature(make).parameters:
+        args["steps_per_epoch"] = steps_per_epoch
+    return make(optimizer, **args)
 
 
 def train(spec: RunSpec, position: int = 1) -> dict:
@@ -132,6 +135,9 @@ def train(spec: RunSpec, position: int = 1) -> dict:
     scheduler = _make_schedule(spec, optimizer, steps_per_epoch)
     order_gen = torch.Generator().manual_seed(spec.seed)
     aug_gen = torch.Generator(device=device).manual_seed(spec.seed + 1)
+    probes = [PROBES[name](model, optimizer) for name in spec.probes]
+    if "augmented-test-set" in spec.evaluation_bugs:
+        x_test = _augment(x_test, spec.augment, torch.Generator(device=device).manual_seed(spec.seed + 2))
 
     epochs, step_log = [], {"step": [], "epoch": [], "train_loss": [], "lr": []}
     diverged_step = None
@@ -154,7 +160,12 @@ def train(spec: RunSpec, position: int = 1) -> dict:
             loss = F.cross_entropy(logits.float(), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            logging_step = window_n + 1 == spec.log_every or b == steps_per_epoch - 1
+            if logging_step:
+                for probe in probes:
+                    probe.before_step()
             optimizer.step()
+            probed = {k: v for probe in probes for k, v in probe.after_step().items()} if logging_step else {}
             if scheduler is not None:
                 scheduler.step()
             step += 1
@@ -163,7 +174,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
             running_loss += detached * len(idx)
             running_correct += (logits.detach().argmax(1) == y[idx]).sum()
             window_n += 1
-            if window_n == spec.log_every or b == steps_per_epoch - 1:
+            if logging_step:
                 mean_loss = (window / window_n).item()  # one host sync per logging window
                 if not math.isfinite(mean_loss):
                     diverged_step = step
@@ -172,6 +183,8 @@ def train(spec: RunSpec, position: int = 1) -> dict:
                 step_log["epoch"].append(epoch - 1 + (b + 1) / steps_per_epoch)
                 step_log["train_loss"].append(mean_loss)
                 step_log["lr"].append(optimizer.param_groups[0]["lr"])
+                for name, value in probed.items():
+                    step_log.setdefault(name, []).append(value)
                 window.zero_()
                 window_n = 0
             bar.update(1)
@@ -182,6 +195,8 @@ def train(spec: RunSpec, position: int = 1) -> dict:
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp)
         if val is not None:
             record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp)
+        if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
+            model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record["lr"] = optimizer.param_groups[0]["lr"]
         record["time"] = time.perf_counter() - start
         if not math.isfinite(record["test_loss"]):

@@ -190,3 +190,59 @@ def test_run_on_missing_cuda_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no CUDA device"):
         runner.run_many([RunSpec("logreg", optimizer="adam", device="cuda", **TINY)], root=tmp_path)
     assert not list(tmp_path.rglob("*.json.gz"))
+
+
+def test_inverse_sqrt_schedule_gives_alpha_over_sqrt_t(tmp_path):
+    result = train_tiny(tmp_path, "logreg", "sgd", dict(lr=0.5), schedule="inverse_sqrt", log_every=1)
+    lrs = np.array(result["steps"]["lr"])
+    t = np.arange(1, len(lrs) + 1)
+    np.testing.assert_allclose(lrs, 0.5 / np.sqrt(t + 1))  # the rate logged after step t
+
+
+def train_tiny(tmp_path, model, optimizer, hparams, **fields):
+    from optim.training import train
+
+    spec = RunSpec(model, optimizer=optimizer, hparams=hparams, **(TINY | fields))
+    return train(spec)
+
+
+def test_rows_probe_sees_unit_norm_rows_and_moment_aligned_updates_only_under_ndadam(tmp_path):
+    fields = dict(model_args=dict(depth=10, widen=1), probes=("rows",), log_every=1)
+    nd = train_tiny(tmp_path, "wrn", "ndadam", dict(lr=1e-2), **fields)["steps"]
+    adam = train_tiny(tmp_path, "wrn", "adam", dict(lr=1e-2), **fields)["steps"]
+    assert max(nd["row_norm_error"]) < 1e-5
+    assert min(nd["update_moment_cosine"]) > 0.999   # the update is the moment, rescaled
+    assert max(adam["row_norm_error"]) > 0.1          # Adam leaves the norms free
+    assert max(adam["update_moment_cosine"][1:]) < 0.99  # per-coordinate scaling turns it
+
+
+def test_swats_probe_reports_the_switch(tmp_path):
+    steps = train_tiny(tmp_path, "logreg", "swats", dict(lr=1e-2, switch_eps=1e9), probes=("swats",),
+                       log_every=1)["steps"]
+    assert steps["sgd_fraction"][0] == 0.0       # the first step never switches (k > 1)
+    assert steps["sgd_fraction"][-1] == 1.0      # an enormous tolerance switches at step 2
+    assert np.isfinite(steps["sgd_lr_estimate"]).all()
+
+
+def test_a_probe_needs_its_optimizer_or_layers():
+    with pytest.raises(ValueError, match="probes='speed' is invalid"):
+        RunSpec("logreg", "digits", "adam", probes=("speed",))
+    with pytest.raises(ValueError, match="needs the SWATS optimizer"):
+        from optim.training import train
+        train(RunSpec("logreg", optimizer="adam", probes=("swats",), **TINY))
+
+
+def test_eval_mode_bug_changes_only_the_epochs_after_the_first(tmp_path):
+    honest = train_tiny(tmp_path, "mlp", "adam", {}, epochs=2)["epochs"]
+    buggy = train_tiny(tmp_path, "mlp", "adam", {}, epochs=2,
+                       evaluation_bugs=("eval-mode-after-first-epoch",))["epochs"]
+    assert buggy[0] == pytest.approx(honest[0] | {"time": buggy[0]["time"]})
+    assert buggy[1]["train_loss"] != pytest.approx(honest[1]["train_loss"])
+
+
+def test_augmented_test_set_bug_changes_the_test_metrics_only(tmp_path):
+    honest = train_tiny(tmp_path, "logreg", "adam", {}, augment="crop")["epochs"][0]
+    buggy = train_tiny(tmp_path, "logreg", "adam", {}, augment="crop",
+                       evaluation_bugs=("augmented-test-set",))["epochs"][0]
+    assert buggy["train_loss"] == honest["train_loss"]
+    assert buggy["test_loss"] != pytest.approx(honest["test_loss"])

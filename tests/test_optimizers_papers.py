@@ -55,6 +55,40 @@ def test_amsgrad_without_bias_correction_is_algorithm_2(foreach):
     assert_same(got, run_reference(amsgrad_paper(1e-2, 0.9, 0.999, 1e-8), base, 100))
 
 
+def adam_without_bias_correction(alpha, b1, b2, eps):
+    """Alg. 1 with lines 9-10 (the 1/(1 - beta^t) corrections) removed: the ablation of §6.4."""
+    def update(theta, g, s, t):
+        s.setdefault("m", np.zeros_like(theta)); s.setdefault("v", np.zeros_like(theta))
+        s["m"] = b1 * s["m"] + (1 - b1) * g
+        s["v"] = b2 * s["v"] + (1 - b2) * g * g
+        return theta - alpha * s["m"] / (np.sqrt(s["v"]) + eps)
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_adam_without_bias_correction_drops_lines_9_and_10(foreach):
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    got = run_steps(optim.Adam(params, lr=1e-2, betas=(0.9, 0.99), bias_correction=False,
+                               foreach=foreach), params, 100)
+    assert_same(got, run_reference(adam_without_bias_correction(1e-2, 0.9, 0.99, 1e-8), base, 100))
+
+
+def test_swats_with_the_in_place_bug_takes_the_buggy_sgd_step():
+    from optim.optimizers.swats import SWATSWithInPlaceBug
+
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = SWATSWithInPlaceBug([p])
+    opt.state[p].update(in_sgd=True, sgd_lr=0.1, momentum_buffer=torch.zeros(3, dtype=torch.float64),
+                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3),
+                        exp_avg_sq=torch.zeros(3))
+    for _ in range(200):
+        before = p.detach().clone()
+        p.grad = torch.ones(3, dtype=torch.float64)
+        opt.step()
+    assert (before - p.detach())[0].item() / 0.1 == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)
+
+
 # --- Nadam, Dozat (2016), Algorithm 2 ------------------------------------------------------
 def nadam_paper(alpha, b1, b2, eps, psi):
     mu = lambda t: b1 * (1 - 0.5 * 0.96 ** (t * psi))  # noqa: E731

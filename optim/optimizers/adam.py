@@ -153,15 +153,18 @@ class _AdamFamily(PaperOptimizer):
 class Adam(_AdamFamily):
     """Adam (Kingma & Ba, 2015, Algorithm 1); L2 ``weight_decay`` is added to the gradient.
 
-    Equal to ``torch.optim.Adam`` step for step. ``fused=None`` uses torch's fused kernel
+    Equal to ``torch.optim.Adam`` step for step. ``bias_correction=False`` drops the
+    1/(1 − βᵗ) factors of Alg. 1 lines 9–10 (the ablation of the paper's §6.4). ``fused=None`` uses torch's fused kernel
     when every parameter supports it and ``foreach`` was not forced; ``fused=False`` keeps
     the multi-tensor (``foreach=True``/``None``) or single-tensor (``foreach=False``) path.
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, True, foreach, fused)
+                 bias_correction: bool = True, foreach: bool | None = None,
+                 fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction,
+                         foreach, fused)
 
 
 class AdamW(_AdamFamily):

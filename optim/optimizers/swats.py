@@ -144,3 +144,12 @@ class SWATS(PaperOptimizer):
                 s["in_sgd"] = True
                 s["sgd_lr"] = estimate
                 s["momentum_buffer"] = torch.zeros_like(g, memory_format=torch.preserve_format)
+
+
+class SWATSWithInPlaceBug(SWATS):
+    """SWATS whose SGD phase is :func:`buggy_sgd_phase_step`: for the chapter only."""
+
+    @staticmethod
+    def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
+        for p, g, s in zip(params, grads, states):
+            buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1)
