@@ -51,14 +51,39 @@ def profile_seeds(profile: str, seeds) -> list[int]:
     return list(seeds) if seeds is not None else ([0, 1] if profile == "quick" else [0, 1, 2])
 
 
-def header(chapter: str, profile: str, dataset: str, frame: pd.DataFrame | None = None,
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "digits": "scikit-learn digits",
+                 "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+def dataset_label(dataset: str, n_train=None) -> str:
+    """How a chapter names its data: 'MNIST (1,500–5,000 of 60,000 training images)'.
+
+    ``n_train`` is one subset size or a list of them (None: the whole training set)."""
+    from .data import load
+
+    total = len(load(dataset, "train"))
+    sizes = n_train if isinstance(n_train, (list, tuple)) else [n_train]
+    used = sorted({total if n is None else min(n, total) for n in sizes})
+    span = f"{used[0]:,}" if len(used) == 1 else f"{used[0]:,}–{used[-1]:,}"
+    return f"{DATASET_NAMES.get(dataset, dataset)} ({span} of {total:,} training images)"
+
+
+def header(chapter: str, profile: str, dataset: str, frame=None,
            seconds: float | None = None, devices: list[str] | None = None):
-    """The chapter's header line: profile, dataset, hardware and compute time of its results."""
+    """The chapter's header line: profile, dataset, hardware and compute time of its results.
+
+    ``frame`` is a tidy frame from ``run_many`` or a list of them (their stored compute
+    times add up); without one, ``seconds`` and ``devices`` describe the computation.
+    """
     from IPython.display import Markdown
 
-    seconds = frame.attrs.get("compute_seconds", 0.0) if frame is not None else (seconds or 0.0)
-    devices = frame.attrs.get("devices", []) if frame is not None else (devices or [])
-    runs = frame.attrs.get("runs") if frame is not None else None
+    frames = [] if frame is None else (list(frame) if isinstance(frame, (list, tuple)) else [frame])
+    if frames:
+        seconds = sum(f.attrs.get("compute_seconds", 0.0) for f in frames)
+        devices = sorted({d for f in frames for d in f.attrs.get("devices", [])})
+        runs = sum(f.attrs.get("runs", 0) for f in frames)
+    else:
+        seconds, devices, runs = seconds or 0.0, devices or [], None
     hardware = ", ".join(devices) if devices else "this machine (computed while rendering)"
     text = (f"**Profile:** `{profile}` · **Dataset:** {dataset} · **Hardware:** {hardware} · "
             f"**Compute:** {seconds:.1f} s" + (f" over {runs} stored runs" if runs else ""))

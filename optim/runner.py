@@ -126,3 +126,10 @@ def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epo
     ``devices`` and ``runs``.
     """
     return tidy(run_results(specs, profile, root, progress), level)
+
+
+def run_curves(specs: Iterable[RunSpec], profile: str = "quick", root: Path | None = None,
+               progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Like :func:`run_many`, returning both levels: (per-epoch frame, per-step frame)."""
+    results = run_results(specs, profile, root, progress)
+    return tidy(results, "epoch"), tidy(results, "step")

@@ -1,0 +1,68 @@
+"""Summaries of tidy run tables (``runner.run_many``): final values, seed statistics, selection.
+
+Every function takes the per-epoch (or per-step) frame and groups runs by the spec columns
+the caller names; a "run" is one ``key``. Means and 95% confidence intervals are over
+seeds (Student t), as in the book's figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def last(frame: pd.DataFrame, by: str = "key") -> pd.DataFrame:
+    """The last row of every run (its final epoch, or the epoch it diverged after)."""
+    if frame.empty:
+        return frame
+    order = "epoch" if "epoch" in frame else "step"
+    return frame.sort_values(order).groupby(by, sort=False).tail(1)
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and half-width of its 95% Student-t confidence interval (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    if len(values) == 1:
+        return float(values[0]), 0.0
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def final(frame: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+    """Per group of ``by``: mean, 95% CI half-width and number of seeds of ``metric`` at the
+    end of training. Diverged runs count as ``inf`` for losses and 0 for accuracies."""
+    ends = last(frame).copy()
+    filler = 0.0 if metric.endswith("acc") else np.inf
+    if "diverged" in ends:
+        ends.loc[ends["diverged"].astype(bool), metric] = filler
+    rows = []
+    for values, group in ends.groupby(by, sort=False, dropna=False):
+        mean, half = mean_ci(group[metric].replace(np.inf, np.nan)) if np.isfinite(group[metric]).all() \
+            else (filler, 0.0)
+        rows.append(dict(zip(by, values if isinstance(values, tuple) else (values,)),
+                         mean=mean, ci95=half, seeds=len(group)))
+    return pd.DataFrame(rows)
+
+
+def best(frame: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str = "min") -> pd.DataFrame:
+    """For each group of ``by``, the value of ``vary`` whose final ``metric`` (mean over
+    seeds) is best; the returned rows are those of :func:`final` for the chosen setting."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode={mode!r} is invalid: expected 'min' or 'max'")
+    table = final(frame, by + [vary], metric)
+    pick = table.groupby(by, sort=False)["mean"].idxmin() if mode == "min" else \
+        table.groupby(by, sort=False)["mean"].idxmax()
+    return table.loc[pick.values].reset_index(drop=True)
+
+
+def steps_to(frame: pd.DataFrame, metric: str, target: float, mode: str = "min") -> pd.Series:
+    """Per run (``key``): the first ``step``/``epoch`` at which ``metric`` reaches ``target``
+    (≤ for ``mode="min"``, ≥ for ``"max"``); NaN for runs that never do."""
+    order = "step" if "step" in frame else "epoch"
+    hit = frame[metric] <= target if mode == "min" else frame[metric] >= target
+    reached = frame[hit].groupby("key")[order].min()
+    return reached.reindex(frame["key"].unique())
