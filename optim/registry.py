@@ -22,10 +22,13 @@ def _nesterov(params, lr=1e-2, momentum=0.9, weight_decay=0.0, **kw):
                            weight_decay=weight_decay, **kw)
 
 
-def _ndadam(params, **kw):
-    # Given a model, split it into nd / Adam groups; given tensors or groups, use them as is.
+def _ndadam(params, nd_lr=None, **kw):
+    # Given a model, split it into nd / Adam groups (``nd_lr``: the nd group's own rate, the
+    # paper's α^v); given tensors or groups, use them as is.
     if isinstance(params, torch.nn.Module):
-        params = nd_param_groups(params)
+        params = nd_param_groups(params, **({} if nd_lr is None else {"lr": nd_lr}))
+    elif nd_lr is not None:
+        raise ValueError("nd_lr needs a model (nn.Module) to find the nd group; got tensors or groups")
     return NDAdam(params, **kw)
 
 

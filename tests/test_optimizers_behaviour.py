@@ -223,3 +223,12 @@ def test_every_optimizer_minimizes_a_noisy_quadratic(name):
         opt.step()
     end = (scales[:, None] * x.detach() ** 2).sum().item()
     assert end < 0.05 * start, (start, end)
+
+
+def test_ndadam_nd_lr_sets_the_rate_of_the_normalized_group_only():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    opt = optim.build("ndadam", model, lr=1e-3, nd_lr=0.05)
+    rates = {group["nd"]: group["lr"] for group in opt.param_groups}
+    assert rates == {True: 0.05, False: 1e-3}
+    with pytest.raises(ValueError, match="nd_lr needs a model"):
+        optim.build("ndadam", list(model.parameters()), nd_lr=0.05)
