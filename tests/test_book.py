@@ -17,7 +17,7 @@ from optim import book
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-EXPECTED_FIGURES = {"testbed": 2, "adam": 2, "amsgrad": 3, "nadam": 2, "adamw": 3, "swats": 3, "ndadam": 2}
+EXPECTED_FIGURES = {"testbed": 2, "adam": 2, "amsgrad": 3, "nadam": 2, "adamw": 3, "swats": 3, "ndadam": 2, "benchmark": 3}
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 
