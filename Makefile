@@ -12,7 +12,7 @@ PROFILE ?= quick
 DEVICE ?= auto
 DATASETS ?= mnist fashion-mnist digits
 
-.PHONY: help env data test book run clean
+.PHONY: help env data test book run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -37,6 +37,8 @@ book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are e
 run: $(ENV_STAMP) data  ## execute one chapter: make run CHAPTER=adam PROFILE=full DEVICE=cuda
 	$(PY) -m optim.book run $(CHAPTER) --profile $(PROFILE) --device $(DEVICE)
 
+bench: $(ENV_STAMP) data  ## measure optimizer steps, training throughput and the whole book; store the table
+	$(PY) -m optim.bench --book
 
 clean:  ## remove the build and the environment (keeps data and stored results)
 	rm -rf _build $(VENV)

@@ -246,3 +246,23 @@ def test_augmented_test_set_bug_changes_the_test_metrics_only(tmp_path):
                        evaluation_bugs=("augmented-test-set",))["epochs"][0]
     assert buggy["train_loss"] == honest["train_loss"]
     assert buggy["test_loss"] != pytest.approx(honest["test_loss"])
+
+
+def test_speed_benchmark_smoke_run_writes_its_table(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "optim.bench", "--smoke", "--device", "cpu", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = __import__("json").loads(out.read_text())
+    names = [row["optimizer"] for row in result["steps"]["rows"]]
+    assert names == ["adam", "adamw", "amsgrad", "nadam", "swats", "ndadam"]
+    assert all(row["ratio"] > 0 and row["reference_ms"] > 0 for row in result["steps"]["rows"])
+    assert result["throughput"][0]["images_per_s"] > 0
+    assert "| ratio |" in done.stdout
+
+
+def test_speed_benchmark_rejects_bad_sizes(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "optim.bench", "--numel", "10", "--out", str(tmp_path / "x.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--numel=10 is too small" in done.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -1,0 +1,213 @@
+"""Speed benchmark: optimizer steps, training throughput and the whole book, side by side.
+
+``python -m optim.bench`` (or ``make bench``) measures on the current machine
+
+* **optimizer steps**: ``optim``'s Adam, AdamW, Nadam and AMSGrad against the fastest
+  ``torch.optim`` variant of the same algorithm (default, ``foreach=True``, ``fused=True``),
+  and SWATS and ND-Adam against ``optim.Adam``, on the same parameters (default: 10M
+  float32 values in 100 tensors). Each timing is the median of ``repeats`` rounds after
+  ``warmup`` steps, the two sides interleaved in one process, so the ratio compares like
+  with like;
+* **training throughput**: images per second and seconds per epoch of each model through
+  the book's own training loop (:func:`optim.training.train`);
+* **the whole book** (``--book``): ``python -m optim.book build`` on an empty results folder.
+
+It prints a table and writes ``data/results/bench/<device kind>.json`` atomically; the
+book's speed appendix renders the stored files. ``--smoke`` runs tiny sizes (for the tests;
+its numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import registry
+from .data import ROOT
+from .optimizers import SWATS, Adam, AdamW, AMSGrad, Nadam, NDAdam
+from .progress import tqdm
+
+BENCH_DIR = ROOT / "data" / "results" / "bench"
+TARGETS = {"torch": 1.10, "adam": 1.5}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _params(numel: int, tensors: int, device: torch.device, seed: int = 0) -> list[torch.Tensor]:
+    """``tensors`` matrices (rows of 100) holding about ``numel`` values, with gradients."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    rows = max(1, numel // tensors // 100)
+    params = []
+    for _ in range(tensors):
+        p = torch.randn(rows, 100, generator=g).to(device).requires_grad_(True)
+        p.grad = torch.randn(rows, 100, generator=g).to(device)
+        params.append(p)
+    return params
+
+
+def _time_step(make, params, device, warmup: int, repeats: int) -> float:
+    """Median seconds per ``step()`` of the optimizer ``make(params)``."""
+    opt = make(params)
+    for _ in range(warmup):
+        opt.step()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        opt.step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _torch_variants(cls, **kw):
+    variants = {"default": lambda p: cls(p, **kw), "foreach": lambda p: cls(p, foreach=True, **kw)}
+    if "fused" in cls.__init__.__code__.co_varnames:
+        variants["fused"] = lambda p: cls(p, fused=True, **kw)
+    return variants
+
+
+STEP_CASES = {
+    # name: (ours, reference family, reference variants)
+    "adam": (lambda p: Adam(p), "torch", _torch_variants(torch.optim.Adam)),
+    "adamw": (lambda p: AdamW(p), "torch", _torch_variants(torch.optim.AdamW)),
+    "amsgrad": (lambda p: AMSGrad(p), "torch", _torch_variants(torch.optim.Adam, amsgrad=True)),
+    "nadam": (lambda p: Nadam(p), "torch", _torch_variants(torch.optim.NAdam)),
+    "swats": (lambda p: SWATS(p), "adam", {"optim.Adam": lambda p: Adam(p)}),
+    "ndadam": (lambda p: NDAdam([{"params": p, "nd": True}]), "adam", {"optim.Adam": lambda p: Adam(p)}),
+}
+
+
+def step_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int = 100,
+                   warmup: int = 5, repeats: int = 20) -> list[dict]:
+    """Ratios of our step time to the fastest reference variant, per optimizer."""
+    rows = []
+    for name, (ours, family, variants) in tqdm(STEP_CASES.items(), desc="optimizer steps", unit="optimizer"):
+        params = _params(numel, tensors, device)
+        reference = {}
+        for label, make in variants.items():
+            try:
+                reference[label] = _time_step(make, params, device, warmup, repeats)
+            except (RuntimeError, ValueError):  # a variant this device does not support
+                continue
+        ours_s = _time_step(ours, params, device, warmup, repeats)
+        best = min(reference, key=reference.get)
+        rows.append(dict(optimizer=name, ours_ms=1e3 * ours_s, reference=f"{'torch' if family == 'torch' else ''}"
+                         f"{'.' if family == 'torch' else ''}{best}", reference_ms=1e3 * reference[best],
+                         ratio=ours_s / reference[best], target=TARGETS[family],
+                         met=ours_s / reference[best] <= TARGETS[family]))
+    return rows
+
+
+def throughput(device: torch.device, models: dict[str, tuple[str, dict]], n_train: int, epochs: int = 2) -> list[dict]:
+    """Images/s and seconds per epoch of the book's training loop, per model."""
+    from .spec import RunSpec
+    from .training import train
+
+    rows = []
+    for model, (dataset, args) in tqdm(models.items(), desc="training throughput", unit="model"):
+        spec = RunSpec(model, dataset, "adam", dict(lr=1e-3), epochs=epochs, n_train=n_train, n_test=n_train,
+                       model_args=args, device=device.type, amp=device.type == "cuda")
+        result = train(spec)
+        times = [r["time"] for r in result["epochs"]]
+        epoch_s = times[-1] - times[-2] if len(times) > 1 else times[-1]  # the second epoch: warmed up
+        rows.append(dict(model=model, dataset=dataset, n_train=n_train, epoch_s=epoch_s,
+                         images_per_s=n_train / epoch_s))
+    return rows
+
+
+def book_time() -> dict:
+    """Wall time of ``python -m optim.book build`` with an empty results folder."""
+    with tempfile.TemporaryDirectory() as empty:
+        env = dict(os.environ, OPTIM_RESULTS_DIR=empty)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "optim.book", "build"], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"the book build failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return dict(seconds=seconds, target_s=8 * 60, met=seconds <= 8 * 60)
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def write(result: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def cell(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = [" | ".join(columns), " | ".join("---" for _ in columns)]
+    lines += [" | ".join(cell(r[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m optim.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--numel", type=int, default=10_000_000, help="values in the benchmarked parameters")
+    parser.add_argument("--tensors", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--book", action="store_true", help="also time the whole book build (minutes)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for the tests")
+    parser.add_argument("--out", type=Path, default=None, help="result file (default data/results/bench/<kind>.json)")
+    args = parser.parse_args(argv)
+    if args.numel < args.tensors * 100 or args.tensors < 1:
+        parser.error(f"--numel={args.numel} is too small for --tensors={args.tensors}: need numel >= 100 * tensors")
+    from .training import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.smoke:
+        args.numel, args.tensors, args.repeats = 20_000, 10, 3
+    models = ({"logreg": ("digits", {})} if args.smoke else
+              {"logreg": ("mnist", {}), "mlp": ("mnist", {}), "cnn": ("mnist", {}), "cifarnet": ("fashion-mnist", {}),
+               "wrn": ("fashion-mnist", dict(depth=10, widen=1))})
+    n_train = 200 if args.smoke else (2000 if device.type == "cpu" else 20000)
+    result = {"hardware": hardware(device), "device": device.type, "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d"), "smoke": args.smoke,
+              "steps": {"numel": args.numel, "tensors": args.tensors, "repeats": args.repeats,
+                        "rows": step_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats)},
+              "throughput": throughput(device, models, n_train)}
+    if args.book:
+        result["book"] = book_time()
+    path = write(result, args.out or BENCH_DIR / f"{device.type}.json")
+    print(f"hardware: {result['hardware']} (torch {result['torch']})")
+    print(f"\noptimizer step, {args.numel:,} float32 values in {args.tensors} tensors (median of {args.repeats}):")
+    print(table(result["steps"]["rows"], ["optimizer", "ours_ms", "reference", "reference_ms", "ratio", "target", "met"]))
+    print("\ntraining throughput (book training loop, Adam):")
+    print(table(result["throughput"], ["model", "dataset", "n_train", "epoch_s", "images_per_s"]))
+    if "book" in result:
+        print(f"\nwhole book, quick profile, empty cache: {result['book']['seconds']:.0f} s (target 480 s)")
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
