@@ -266,3 +266,10 @@ def test_speed_benchmark_rejects_bad_sizes(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--numel=10 is too small" in done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_speed_benchmark_rejects_an_unknown_optimizer(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "optim.bench", "--optimizers", "adamm", "--out", str(tmp_path / "x.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--optimizers 'adamm' is invalid: choose from adam, adamw" in done.stderr
+    assert not (tmp_path / "x.json").exists()

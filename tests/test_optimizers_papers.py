@@ -178,9 +178,13 @@ def swats_paper(alpha, b1, b2, eps, switch_eps):
 
 
 @pytest.mark.parametrize("foreach", [False, True])
-def test_swats_is_algorithm_1_and_switches(foreach):
+@pytest.mark.parametrize("fused_kernel", [True, False], ids=["fused-kernel", "decomposed"])
+def test_swats_is_algorithm_1_and_switches(foreach, fused_kernel, monkeypatch):
     # A loose switch_eps makes the switch happen within the run; float64 keeps the
-    # switch decision identical to the reference's.
+    # switch decision identical to the reference's. "decomposed" is the path for devices
+    # torch's fused Adam kernel does not support.
+    if not fused_kernel:
+        monkeypatch.setattr("optim.optimizers.swats.fused_supported", lambda params: False)
     alpha, switch_eps, steps = 1e-3, 1e-4, 300
     base = make_params(torch.float64)
     params = clone_params(base)
@@ -253,6 +257,32 @@ def test_ndadam_is_algorithm_1_and_keeps_rows_unit_norm(foreach):
     for p in params:
         norms = p.detach().reshape(p.shape[0], -1).norm(dim=1)
         torch.testing.assert_close(norms, torch.ones_like(norms))
+
+
+def test_ndadam_on_channels_last_weights_equals_the_contiguous_run():
+    # The GPU runner converts models to channels_last; a row is then a permuted block.
+    base = [torch.randn(6, 4, 3, 3, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)]
+    runs = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        params = [p.clone().contiguous(memory_format=layout if p.dim() == 4 else torch.contiguous_format)
+                  .requires_grad_(True) for p in base]
+        opt = optim.NDAdam([{"params": params, "nd": True}], lr=1e-2, foreach=False)
+        runs.append(run_steps(opt, params, 30))
+        assert params[0].is_contiguous(memory_format=layout)
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_scratch_buffers_stay_out_of_the_state_dict():
+    params = make_params()
+    opt = optim.SWATS(params, switch_eps=0.0, foreach=False)
+    run_steps(opt, params, 3)
+    assert "_scratch" in opt.__dict__
+    saved = opt.state_dict()
+    assert all(set(s) == {"step", "in_sgd", "sgd_lr", "lr_ema", "exp_avg", "exp_avg_sq"}
+               for s in saved["state"].values())
+    import pickle
+    assert "_scratch" not in pickle.loads(pickle.dumps(opt)).__dict__
 
 
 def test_ndadam_non_nd_groups_are_plain_adam():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import PaperOptimizer, check_adam_like, check_choice, check_range, new_step
+from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
 
 VARIANTS = ("torch", "dozat")
 
@@ -48,18 +48,15 @@ class Nadam(PaperOptimizer):
         lr, eps, wd, psi = group["lr"], group["eps"], group["weight_decay"], group["momentum_decay"]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        grad_coefs, avg_coefs, ema_weights, bc2s = [], [], [], []
-        for s in states:  # scalar bookkeeping, identical on both paths
-            s["step"] += 1
-            t = s["step"].item()
-            mu = momentum_schedule(t, beta1, psi)
-            mu_next = momentum_schedule(t + 1, beta1, psi)
-            s["mu_product"] *= mu
-            prod = s["mu_product"].item()
-            grad_coefs.append(-lr * (1.0 - mu) / (1.0 - prod))
-            avg_coefs.append(-lr * mu_next / (1.0 - prod * mu_next))
-            ema_weights.append(1 - beta1 if group["variant"] == "torch" else 1 - mu)
-            bc2s.append(1 - beta2 ** t)
+        # Scalar bookkeeping, identical on both paths: one multi-tensor op per counter.
+        ts = advance([s["step"] for s in states])
+        mus = [momentum_schedule(t, beta1, psi) for t in ts]
+        mu_nexts = [momentum_schedule(t + 1, beta1, psi) for t in ts]
+        prods = advance([s["mu_product"] for s in states], mus, multiply=True)
+        grad_coefs = [-lr * (1.0 - mu) / (1.0 - prod) for mu, prod in zip(mus, prods)]
+        avg_coefs = [-lr * mu_next / (1.0 - prod * mu_next) for mu_next, prod in zip(mu_nexts, prods)]
+        ema_weights = [1 - beta1] * len(ts) if group["variant"] == "torch" else [1 - mu for mu in mus]
+        bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
         if foreach:
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)
@@ -70,8 +67,8 @@ class Nadam(PaperOptimizer):
                     exp_avg.lerp_(grad, w)
             torch._foreach_mul_(exp_avg_sqs, beta2)
             torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-            denom = torch._foreach_div(exp_avg_sqs, bc2s)
-            torch._foreach_sqrt_(denom)
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_div_(denom, bc2_sqrts)
             torch._foreach_add_(denom, eps)
             torch._foreach_addcdiv_(params, grads, denom, grad_coefs)
             torch._foreach_addcdiv_(params, exp_avgs, denom, avg_coefs)
@@ -80,6 +77,7 @@ class Nadam(PaperOptimizer):
             grad = grads[i] if wd == 0 else grads[i].add(param, alpha=wd)
             exp_avgs[i].lerp_(grad, ema_weights[i])
             exp_avg_sqs[i].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = exp_avg_sqs[i].div(bc2s[i]).sqrt().add_(eps)
+            denom = torch.sqrt(exp_avg_sqs[i], out=self._scratch_like(param))
+            denom.div_(bc2_sqrts[i]).add_(eps)
             param.addcdiv_(grad, denom, value=grad_coefs[i])
             param.addcdiv_(exp_avgs[i], denom, value=avg_coefs[i])

@@ -24,7 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import PaperOptimizer, check_adam_like, check_choice, check_range, new_step
+from .adam import fused_supported
+from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
 
 
 def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float) -> None:
@@ -103,38 +104,51 @@ class SWATS(PaperOptimizer):
             b.mul_(beta1).add_(g)
             p.add_(g.add(b, alpha=beta1) if nesterov else b, alpha=r)
 
-    @staticmethod
-    def _adam_phase(params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach):
+    def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach):
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        for s in states:
-            s["step"] += 1
-        ks = [s["step"].item() for s in states]
-        sizes = [-lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k) for k in ks]
-        if foreach:
-            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-            denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_add_(denom, eps)
-            steps = torch._foreach_div(exp_avgs, denom)
-            torch._foreach_mul_(steps, sizes)
-            torch._foreach_add_(params, steps)
-            pp = torch.stack([torch.vdot(x.flatten(), x.flatten()) for x in steps])
-            pg = torch.stack([torch.vdot(x.flatten(), g.flatten()) for x, g in zip(steps, grads)])
-        else:
-            steps, pp_list, pg_list = [], [], []
-            for p, g, m, a, size in zip(params, grads, exp_avgs, exp_avg_sqs, sizes):
+        steps = [s["step"] for s in states]
+        ks = advance(steps)
+        # torch's fused Adam kernel computes θ − α/(1−β1ᵏ)·m/(√a/√(1−β2ᵏ) + ε'); with
+        # ε' = ε/√(1−β2ᵏ) that is exactly the paper's step p_k = −α√(1−β2ᵏ)/(1−β1ᵏ)·m/(√a + ε).
+        # Run on a zeroed buffer instead of θ, it leaves p_k there for pᵀp and pᵀg.
+        eps_primes = [eps / (1 - beta2 ** k) ** 0.5 for k in ks]
+        fused = fused_supported(params)
+
+        def adam_step_into(moves, gs, ms, as_, step_list, eps_prime):
+            """moves ← p_k (zeroed buffers in, the paper's step out); updates m and a."""
+            if fused:
+                torch._fused_adam_(moves, gs, ms, as_, [], step_list, eps=eps_prime, amsgrad=False,
+                                   lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0,
+                                   maximize=False, grad_scale=None, found_inf=None)
+                return
+            for move, g, m, a, k in zip(moves, gs, ms, as_, [t.item() for t in step_list]):
                 m.lerp_(g, 1 - beta1)
                 a.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                step = m.div(a.sqrt().add_(eps)).mul_(size)
-                p.add_(step)
-                pp_list.append(torch.vdot(step.flatten(), step.flatten()))
-                pg_list.append(torch.vdot(step.flatten(), g.flatten()))
-            pp, pg = torch.stack(pp_list), torch.stack(pg_list)
+                torch.div(m, a.sqrt().add_(eps), out=move).mul_(
+                    -lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k))
+
+        if foreach:
+            moves = [torch.zeros_like(p) for p in params]
+            for eps_prime in dict.fromkeys(eps_primes):
+                idx = [i for i, e in enumerate(eps_primes) if e == eps_prime]
+                pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+                adam_step_into(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
+                               pick(steps), eps_prime)
+            torch._foreach_add_(params, moves)
+            dots = [torch.vdot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
+        else:
+            # One tensor at a time, so it stays in cache through all of its operations.
+            dots = []
+            for p, g, m, a, step, eps_prime in zip(params, grads, exp_avgs, exp_avg_sqs, steps, eps_primes):
+                move = self._scratch_like(p).zero_()
+                adam_step_into([move], [g], [m], [a], [step], eps_prime)
+                p.add_(move)
+                dots += [torch.vdot(move.flatten(), move.flatten()), torch.vdot(move.flatten(), g.flatten())]
+        products = torch.stack(dots).double().tolist()
+        pp, pg = products[0::2], products[1::2]
         # One host sync per step for the switch decision, on float64 scalars.
-        for s, k, p_dot_p, p_dot_g, g in zip(states, ks, pp.double().tolist(),
-                                             pg.double().tolist(), grads):
+        for s, k, p_dot_p, p_dot_g, g in zip(states, ks, pp, pg, grads):
             if p_dot_g == 0:
                 continue
             gamma = p_dot_p / -p_dot_g
