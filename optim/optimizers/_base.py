@@ -57,6 +57,9 @@ def check_adam_like(lr: float, betas: Any, eps: float, weight_decay: float, fore
     check_choice("foreach", foreach, (None, True, False))
 
 
+_CPU_FOREACH_MAX_BYTES = 128 * 1024
+
+
 def new_step() -> Tensor:
     """A step counter stored like torch.optim stores it (0-d float32 tensor on the CPU)."""
     return torch.tensor(0.0, dtype=torch.float32)
@@ -112,11 +115,16 @@ class PaperOptimizer(Optimizer):
     def _use_foreach(group: dict, params: list[Tensor]) -> bool:
         foreach = group.get("foreach")
         if foreach is None:
-            # torch.optim's default rule: multi-tensor kernels on accelerators only. On a CPU
-            # a _foreach_ op is a loop over tensors anyway, and sweeping each op over every
-            # tensor evicts them from cache: the single-tensor loop is about 2x faster there
-            # (python -m optim.bench measures it).
-            return all(p.device.type in ("cuda", "xpu") for p in params)
+            # Multi-tensor kernels on accelerators, as torch.optim does. On a CPU a _foreach_
+            # op is a loop over tensors anyway: it wins on small tensors (one dispatch per op),
+            # but for tensors above malloc's 128 KiB mmap threshold every temporary it
+            # allocates is faulted in afresh and every sweep evicts the cache, and the
+            # single-tensor loop with its reused scratch buffer is up to 2x faster
+            # (python -m optim.bench's "single vs multi-tensor" table measures both).
+            if all(p.device.type in ("cuda", "xpu") for p in params):
+                return True
+            return all(p.device.type == "cpu" for p in params) and \
+                max(p.numel() * p.element_size() for p in params) < _CPU_FOREACH_MAX_BYTES
         return bool(foreach)
 
     def _scratch_like(self, t: Tensor) -> Tensor:
