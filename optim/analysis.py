@@ -66,3 +66,19 @@ def steps_to(frame: pd.DataFrame, metric: str, target: float, mode: str = "min")
     hit = frame[metric] <= target if mode == "min" else frame[metric] >= target
     reached = frame[hit].groupby("key")[order].min()
     return reached.reindex(frame["key"].unique())
+
+
+def n_test_images(dataset: str, n_test: int | None) -> int:
+    """Images a run was evaluated on: ``n_test`` if it capped the test set, else all of it."""
+    from .data import load
+
+    return int(n_test) if n_test else len(load(dataset, "test"))
+
+
+def accuracy_resolution(accuracy: float, n_test: int) -> float:
+    """Two binomial standard errors, 2√(a(1 − a)/n): accuracy differences below this are
+    within the noise of a test set of ``n_test`` images."""
+    if n_test < 1 or not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy={accuracy!r}, n_test={n_test!r} is invalid: expected an accuracy "
+                         "in [0, 1] and n_test >= 1")
+    return 2.0 * float(np.sqrt(accuracy * (1.0 - accuracy) / n_test))

@@ -137,11 +137,19 @@ def path_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int =
         timed = _time_steps({"single": lambda p, m=make: m(p, foreach=False),
                              "foreach": lambda p, m=make: m(p, foreach=True)},
                             numel, tensors, device, warmup, repeats)
-        default = make(_params(100, 1, device))
-        default_path = "foreach" if default._use_foreach(default.param_groups[0], default.param_groups[0]["params"]) else "single"
         rows.append(dict(optimizer=name, single_ms=1e3 * timed["single"], foreach_ms=1e3 * timed["foreach"],
-                         foreach_over_single=timed["foreach"] / timed["single"], default=default_path))
+                         foreach_over_single=timed["foreach"] / timed["single"],
+                         default=default_path(make, numel, tensors, device)))
     return rows
+
+
+def default_path(make, numel: int, tensors: int, device: torch.device) -> str:
+    """The path ``foreach=None`` takes for ``tensors`` parameters holding ``numel`` values."""
+    shapes = [(max(1, numel // tensors // 100), 100)] * tensors
+    params = [torch.ones(s, device=device, requires_grad=True) for s in shapes]
+    opt = make(params)
+    group = opt.param_groups[0]
+    return "foreach" if opt._use_foreach(group, group["params"]) else "single"
 
 
 def throughput(device: torch.device, models: dict[str, tuple[str, dict]], n_train: int, epochs: int = 2) -> list[dict]:

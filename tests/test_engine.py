@@ -258,6 +258,8 @@ def test_speed_benchmark_smoke_run_writes_its_table(tmp_path):
     assert names == ["adam", "adamw", "amsgrad", "nadam", "swats", "ndadam"]
     assert all(row["ratio"] > 0 and row["reference_ms"] > 0 for row in result["steps"]["rows"])
     assert result["throughput"][0]["images_per_s"] > 0
+    assert [row["optimizer"] for row in result["paths"]] == ["adamax", "nadam", "swats", "ndadam"]
+    assert {row["default"] for row in result["paths"]} == {"foreach"}  # smoke tensors are tiny
     assert "| ratio |" in done.stdout
 
 

@@ -35,14 +35,17 @@ def assert_same(got, expected, rtol=1e-9):
         np.testing.assert_allclose(g.numpy(), e, rtol=rtol, atol=1e-11)
 
 
-# --- AMSGrad, Reddi et al. (2018), Algorithm 2 with constant alpha and beta1 -------------
-def amsgrad_paper(alpha, b1, b2, eps):
+# --- Adam without bias correction (Kingma & Ba §6.4) and AMSGrad (Reddi et al., 2018) ------
+def uncorrected_adam_paper(alpha, b1, b2, eps, amsgrad):
+    """Alg. 1 of Kingma & Ba without lines 9-10 (the 1/(1 - beta^t) corrections: the ablation
+    of §6.4); with ``amsgrad`` it is Alg. 2 of Reddi et al. with constant alpha and beta1,
+    where v̂ is the running maximum of v."""
     def update(theta, g, s, t):
         s.setdefault("m", np.zeros_like(theta)); s.setdefault("v", np.zeros_like(theta))
         s.setdefault("vhat", np.zeros_like(theta))
         s["m"] = b1 * s["m"] + (1 - b1) * g
         s["v"] = b2 * s["v"] + (1 - b2) * g * g
-        s["vhat"] = np.maximum(s["vhat"], s["v"])
+        s["vhat"] = np.maximum(s["vhat"], s["v"]) if amsgrad else s["v"]
         return theta - alpha * s["m"] / (np.sqrt(s["vhat"]) + eps)
     return update
 
@@ -52,17 +55,7 @@ def test_amsgrad_without_bias_correction_is_algorithm_2(foreach):
     base = make_params(torch.float64)
     params = clone_params(base)
     got = run_steps(optim.AMSGrad(params, lr=1e-2, bias_correction=False, foreach=foreach), params, 100)
-    assert_same(got, run_reference(amsgrad_paper(1e-2, 0.9, 0.999, 1e-8), base, 100))
-
-
-def adam_without_bias_correction(alpha, b1, b2, eps):
-    """Alg. 1 with lines 9-10 (the 1/(1 - beta^t) corrections) removed: the ablation of §6.4."""
-    def update(theta, g, s, t):
-        s.setdefault("m", np.zeros_like(theta)); s.setdefault("v", np.zeros_like(theta))
-        s["m"] = b1 * s["m"] + (1 - b1) * g
-        s["v"] = b2 * s["v"] + (1 - b2) * g * g
-        return theta - alpha * s["m"] / (np.sqrt(s["v"]) + eps)
-    return update
+    assert_same(got, run_reference(uncorrected_adam_paper(1e-2, 0.9, 0.999, 1e-8, amsgrad=True), base, 100))
 
 
 @pytest.mark.parametrize("foreach", [False, True])
@@ -71,7 +64,7 @@ def test_adam_without_bias_correction_drops_lines_9_and_10(foreach):
     params = clone_params(base)
     got = run_steps(optim.Adam(params, lr=1e-2, betas=(0.9, 0.99), bias_correction=False,
                                foreach=foreach), params, 100)
-    assert_same(got, run_reference(adam_without_bias_correction(1e-2, 0.9, 0.99, 1e-8), base, 100))
+    assert_same(got, run_reference(uncorrected_adam_paper(1e-2, 0.9, 0.99, 1e-8, amsgrad=False), base, 100))
 
 
 def test_swats_with_the_in_place_bug_takes_the_buggy_sgd_step():
