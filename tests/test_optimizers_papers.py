@@ -67,19 +67,24 @@ def test_adam_without_bias_correction_drops_lines_9_and_10(foreach):
     assert_same(got, run_reference(uncorrected_adam_paper(1e-2, 0.9, 0.99, 1e-8, amsgrad=False), base, 100))
 
 
-def test_swats_with_the_in_place_bug_takes_the_buggy_sgd_step():
-    from optim.optimizers.swats import SWATSWithInPlaceBug
-
+def _steady_sgd_phase_step_of(swats_class, lam=0.1):
+    """Step / Λ after 200 SGD-phase steps of ``swats_class`` on a constant unit gradient."""
     p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
-    opt = SWATSWithInPlaceBug([p])
-    opt.state[p].update(in_sgd=True, sgd_lr=0.1, momentum_buffer=torch.zeros(3, dtype=torch.float64),
+    opt = swats_class([p])
+    opt.state[p].update(in_sgd=True, sgd_lr=lam, momentum_buffer=torch.zeros(3, dtype=torch.float64),
                         step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3),
                         exp_avg_sq=torch.zeros(3))
     for _ in range(200):
         before = p.detach().clone()
         p.grad = torch.ones(3, dtype=torch.float64)
         opt.step()
-    assert (before - p.detach())[0].item() / 0.1 == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)
+    return (before - p.detach())[0].item() / lam
+
+
+def test_swats_with_the_in_place_bug_takes_the_buggy_sgd_step():
+    from optim.optimizers.swats import SWATSWithInPlaceBug
+
+    assert _steady_sgd_phase_step_of(SWATSWithInPlaceBug) == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)
 
 
 # --- Nadam, Dozat (2016), Algorithm 2 ------------------------------------------------------
@@ -203,16 +208,7 @@ def _sgd_phase_steady_step(step_fn, lam=0.1, beta1=0.9, n=200):
 def test_swats_sgd_phase_settles_at_lambda_times_gradient_unlike_the_in_place_bug():
     from optim.optimizers.swats import buggy_sgd_phase_step
 
-    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
-    opt = optim.SWATS([p])
-    opt.state[p].update(in_sgd=True, sgd_lr=0.1, momentum_buffer=torch.zeros(3, dtype=torch.float64),
-                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3),
-                        exp_avg_sq=torch.zeros(3))
-    for _ in range(200):
-        before = p.detach().clone()
-        p.grad = torch.ones(3, dtype=torch.float64)
-        opt.step()
-    ours = (before - p.detach())[0].item() / 0.1
+    ours = _steady_sgd_phase_step_of(optim.SWATS)
     buggy = _sgd_phase_steady_step(buggy_sgd_phase_step)
     assert ours == pytest.approx(1.0, rel=1e-6)
     assert buggy == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)  # ≈ 0.11
