@@ -248,15 +248,23 @@ def test_ndadam_is_algorithm_1_and_keeps_rows_unit_norm(foreach):
         torch.testing.assert_close(norms, torch.ones_like(norms))
 
 
-def test_ndadam_on_channels_last_weights_equals_the_contiguous_run():
-    # The GPU runner converts models to channels_last; a row is then a permuted block.
+CHANNELS_LAST_MAKERS = {
+    "ndadam": lambda params: optim.NDAdam([{"params": params, "nd": True}], lr=1e-2, foreach=False),
+    "swats": lambda params: optim.SWATS(params, lr=1e-2, switch_eps=0.0, foreach=False),
+    "nadam": lambda params: optim.Nadam(params, lr=1e-2, foreach=False),
+}
+
+
+@pytest.mark.parametrize("name", CHANNELS_LAST_MAKERS)
+def test_channels_last_weights_give_the_contiguous_run(name):
+    # The GPU runner converts models to channels_last: an ND-Adam row is then a permuted
+    # block, and the single-tensor paths' scratch buffer must take the weight's strides.
     base = [torch.randn(6, 4, 3, 3, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)]
     runs = []
     for layout in (torch.contiguous_format, torch.channels_last):
         params = [p.clone().contiguous(memory_format=layout if p.dim() == 4 else torch.contiguous_format)
                   .requires_grad_(True) for p in base]
-        opt = optim.NDAdam([{"params": params, "nd": True}], lr=1e-2, foreach=False)
-        runs.append(run_steps(opt, params, 30))
+        runs.append(run_steps(CHANNELS_LAST_MAKERS[name](params), params, 30))
         assert params[0].is_contiguous(memory_format=layout)
     for a, b in zip(*runs):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)

@@ -85,6 +85,16 @@ def advance(counters: list[Tensor], factors: float | list[float] = 1.0, *, multi
     return [c.item() for c in counters]
 
 
+def _is_dense(t: Tensor) -> bool:
+    """True when ``t``'s elements fill one block of memory exactly (any dimension order)."""
+    expected = 1
+    for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 class PaperOptimizer(Optimizer):
     """Base class: gathers parameters with gradients, initialises state, dispatches paths.
 
@@ -136,16 +146,18 @@ class PaperOptimizer(Optimizer):
         size of the largest parameter, kept outside ``state`` (so outside ``state_dict``),
         serves them all; it is only valid until the next call.
         """
+        if not _is_dense(t):
+            return torch.empty_like(t)
         buffers = self.__dict__.setdefault("_scratch", {})
-        key = (t.device, t.dtype)
-        flat = buffers.get(key)
+        flat, views = buffers.get((t.device, t.dtype), (None, {}))
+        view = views.get((t.shape, t.stride()))
+        if view is not None:  # a dict lookup: slicing a fresh view costs more than a small op
+            return view
         if flat is None or flat.numel() < t.numel():
-            flat = buffers[key] = torch.empty(t.numel(), dtype=t.dtype, device=t.device)
-        if t.is_contiguous():
-            return flat[:t.numel()].view(t.shape)
-        if t.is_non_overlapping_and_dense():
-            return flat[:t.numel()].as_strided(t.shape, t.stride())
-        return torch.empty_like(t)
+            flat, views = torch.empty(t.numel(), dtype=t.dtype, device=t.device), {}
+            buffers[t.device, t.dtype] = flat, views
+        view = views[t.shape, t.stride()] = flat[:t.numel()].as_strided(t.shape, t.stride())
+        return view
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -36,6 +36,8 @@ def _row_order(t: Tensor) -> list[int]:
 
 def _rows(t: Tensor, order: list[int] | None = None, *, writable: bool = True) -> Tensor:
     """``t`` as a (rows, values) view; a read-only ``t`` of another layout is copied."""
+    if order is None and t.is_contiguous():
+        return t.view(t.shape[0], -1)
     permuted = t.permute(order or _row_order(t))
     if not writable:
         return permuted.reshape(t.shape[0], -1)
@@ -105,7 +107,7 @@ class NDAdam(PaperOptimizer):
         ts = advance(steps)
         step_sizes = [-lr / (1 - beta1 ** t) for t in ts]
         bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
-        orders = [_row_order(p) for p in params]
+        orders = [None if p.is_contiguous() else _row_order(p) for p in params]
         ws = [_rows(p, o) for p, o in zip(params, orders)]
         gs = [_rows(g, o, writable=False) for g, o in zip(grads, orders)]
         ms = [_rows(m, o) for m, o in zip(exp_avgs, orders)]
@@ -119,23 +121,32 @@ class NDAdam(PaperOptimizer):
             denoms = torch._foreach_sqrt(exp_avg_sqs)
             torch._foreach_div_(denoms, bc2_sqrts)
             torch._foreach_add_(denoms, eps)
-            for w, m, denom, size in zip(ws, ms, denoms, step_sizes):
-                w.addcmul_(m, size / denom)  # eq. 10 with one division per row
+            torch._foreach_reciprocal_(denoms)
+            torch._foreach_mul_(denoms, step_sizes)
+            for w, m, coefficient in zip(ws, ms, denoms):
+                w.addcmul_(m, coefficient)  # eq. 10 with one division per row
                 _normalize(w)
             return
         # One tensor at a time: its rows stay in cache from the projection to the
-        # renormalization (on a CPU about twice as fast as sweeping every op over all tensors).
+        # renormalization (on a CPU about twice as fast as sweeping every op over all tensors),
+        # and every full-size temporary lives in the one reused scratch buffer.
         for w, g, m, v, size, bc2_sqrt in zip(ws, gs, ms, exp_avg_sqs, step_sizes, bc2_sqrts):
-            gbar = torch.addcmul(g, w, _row_dot(g, w), value=-1, out=self._scratch_like(w))
+            scratch = self._scratch_like(w)
+            gbar = torch.addcmul(g, w, _row_dot(g, w, scratch), value=-1, out=scratch)
             m.lerp_(gbar, 1 - beta1)
             v.lerp_(_row_sq_norm(gbar), 1 - beta2)
-            w.addcmul_(m, size / (v.sqrt() / bc2_sqrt).add_(eps))  # eq. 10, one division per row
+            coefficient = v.sqrt().div_(bc2_sqrt).add_(eps).reciprocal_().mul_(size)
+            w.addcmul_(m, coefficient)  # eq. 10, one division per row
             _normalize(w)
 
 
-def _row_dot(a: Tensor, b: Tensor) -> Tensor:
-    """(rows, 1) dot products of matching rows (eq. 8's g·w)."""
-    return torch.linalg.vecdot(a, b, dim=1).unsqueeze_(1)
+def _row_dot(a: Tensor, b: Tensor, scratch: Tensor | None = None) -> Tensor:
+    """(rows, 1) dot products of matching rows (eq. 8's g·w); the products go to ``scratch``.
+
+    This is what ``torch.linalg.vecdot`` computes, but vecdot allocates its full-size
+    product afresh on every call (a third of ND-Adam's CPU step time in a profile).
+    """
+    return torch.mul(a, b, out=scratch).sum(1, keepdim=True)
 
 
 def _row_sq_norm(a: Tensor) -> Tensor:

@@ -136,7 +136,7 @@ class SWATS(PaperOptimizer):
                 adam_step_into(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
                                pick(steps), eps_prime)
             torch._foreach_add_(params, moves)
-            dots = [torch.vdot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
+            dots = [torch.dot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
         else:
             # One tensor at a time, so it stays in cache through all of its operations.
             dots = []
@@ -144,7 +144,8 @@ class SWATS(PaperOptimizer):
                 move = self._scratch_like(p).zero_()
                 adam_step_into([move], [g], [m], [a], [step], eps_prime)
                 p.add_(move)
-                dots += [torch.vdot(move.flatten(), move.flatten()), torch.vdot(move.flatten(), g.flatten())]
+                flat = move.flatten()
+                dots += [torch.dot(flat, flat), torch.dot(flat, g.flatten())]
         products = torch.stack(dots).double().tolist()
         pp, pg = products[0::2], products[1::2]
         # One host sync per step for the switch decision, on float64 scalars.
