@@ -147,6 +147,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
                leave=False, position=position, disable=None, unit="step")
     model.train()
     for epoch in range(1, spec.epochs + 1):
+        epoch_start = time.perf_counter()
         perm = torch.randperm(len(y), generator=order_gen).to(device)
         window = torch.zeros((), device=device)
         window_n, running_loss, running_correct = 0, torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
@@ -192,6 +193,9 @@ def train(spec: RunSpec, position: int = 1) -> dict:
             break
         record = {"epoch": epoch, "train_loss": running_loss.item() / len(y),
                   "train_acc": running_correct.item() / len(y)}
+        # The .item() calls above wait for the device, so this is the epoch's training time
+        # alone; "time" below is wall time since the start, evaluations included.
+        record["train_time"] = time.perf_counter() - epoch_start
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp)
         if val is not None:
             record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp)
@@ -204,11 +208,6 @@ def train(spec: RunSpec, position: int = 1) -> dict:
             break
         epochs.append(record)
     bar.close()
-    extras = {}
-    if hasattr(optimizer, "phase"):  # SWATS: where each tensor stands at the end
-        params = [p for p in model.parameters()]
-        extras["sgd_fraction"] = sum(optimizer.phase(p) == "sgd" for p in params) / len(params)
-        extras["sgd_lr"] = [optimizer.sgd_lr(p) for p in params]
     return {
         "spec": spec.to_dict(),
         "epochs": epochs,
@@ -216,7 +215,6 @@ def train(spec: RunSpec, position: int = 1) -> dict:
         "diverged": diverged_step is not None,
         "diverged_step": diverged_step,
         "wall_time": time.perf_counter() - start,
-        "extras": extras,
         "provenance": {
             "optim_version": __version__, "git_commit": git_commit(),
             "torch_version": torch.__version__, "device": device_name(device),

@@ -236,8 +236,25 @@ def test_eval_mode_bug_changes_only_the_epochs_after_the_first(tmp_path):
     honest = train_tiny(tmp_path, "mlp", "adam", {}, epochs=2)["epochs"]
     buggy = train_tiny(tmp_path, "mlp", "adam", {}, epochs=2,
                        evaluation_bugs=("eval-mode-after-first-epoch",))["epochs"]
-    assert buggy[0] == pytest.approx(honest[0] | {"time": buggy[0]["time"]})
+    clocks = {k: buggy[0][k] for k in ("time", "train_time")}
+    assert buggy[0] == pytest.approx(honest[0] | clocks)
     assert buggy[1]["train_loss"] != pytest.approx(honest[1]["train_loss"])
+
+
+def test_an_epochs_training_time_leaves_its_evaluation_out(tmp_path, monkeypatch):
+    import optim.training
+
+    evaluate = optim.training.evaluate
+
+    def slow_evaluate(*args, **kwargs):
+        time.sleep(0.3)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(optim.training, "evaluate", slow_evaluate)
+    epochs = train_tiny(tmp_path, "logreg", "adam", {}, epochs=2)["epochs"]
+    assert epochs[0]["time"] - epochs[0]["train_time"] >= 0.3
+    assert (epochs[1]["time"] - epochs[0]["time"]) - epochs[1]["train_time"] >= 0.3
+    assert all(e["train_time"] > 0 for e in epochs)
 
 
 def test_augmented_test_set_bug_changes_the_test_metrics_only(tmp_path):
