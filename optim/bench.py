@@ -58,8 +58,8 @@ def _params(numel: int, tensors: int, device: torch.device, seed: int = 0) -> li
 
 
 def _time_steps(makers: dict, numel: int, tensors: int, device: torch.device,
-                warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds per ``step()`` of each optimizer ``makers[label](params)``.
+                warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each round's ``step()`` of each optimizer ``makers[label](params)``.
 
     Every optimizer gets its own copy of the same parameters and gradients, and the rounds
     are interleaved (one step of each in turn), so slow drifts of the machine hit every
@@ -82,7 +82,12 @@ def _time_steps(makers: dict, numel: int, tensors: int, device: torch.device,
             opt.step()
             _sync(device)
             times[label].append(time.perf_counter() - start)
-    return {label: statistics.median(ts) for label, ts in times.items()}
+    return times
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
 
 
 def _torch_variants(cls, **kw):
@@ -106,18 +111,25 @@ STEP_CASES = {
 
 def step_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int = 100,
                    warmup: int = 5, repeats: int = 20, names: list[str] | None = None) -> list[dict]:
-    """Ratios of our step time to the fastest reference variant, per optimizer."""
+    """Ratios of our step time to the fastest reference variant, per optimizer.
+
+    ``ratio`` is the ratio of the medians; ``ratio_q1``/``ratio_q3`` are the quartiles of
+    the round-by-round ratios (ours over the reference in the same round), which show how
+    much the machine's drift moves it.
+    """
     rows = []
     cases = {name: STEP_CASES[name] for name in (names or STEP_CASES)}
     for name, (ours, family, variants) in tqdm(cases.items(), desc="optimizer steps", unit="optimizer"):
-        timed = _time_steps({**variants, "ours": ours}, numel, tensors, device, warmup, repeats)
-        ours_s = timed.pop("ours")
-        best = min(timed, key=timed.get)
-        ratio = ours_s / timed[best]
-        rows.append(dict(optimizer=name, ours_ms=1e3 * ours_s,
+        rounds = _time_steps({**variants, "ours": ours}, numel, tensors, device, warmup, repeats)
+        ours_rounds = rounds.pop("ours")
+        medians = {label: statistics.median(ts) for label, ts in rounds.items()}
+        best = min(medians, key=medians.get)
+        ratio = statistics.median(ours_rounds) / medians[best]
+        q1, _, q3 = _quartiles([a / b for a, b in zip(ours_rounds, rounds[best])])
+        rows.append(dict(optimizer=name, ours_ms=1e3 * statistics.median(ours_rounds),
                          reference=f"torch.{best}" if family == "torch" else best,
-                         reference_ms=1e3 * timed[best], ratio=ratio, target=TARGETS[family],
-                         met=ratio <= TARGETS[family]))
+                         reference_ms=1e3 * medians[best], ratio=ratio, ratio_q1=q1, ratio_q3=q3,
+                         target=TARGETS[family], met=ratio <= TARGETS[family]))
     return rows
 
 
@@ -134,9 +146,10 @@ def path_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int =
     """Our single-tensor against our multi-tensor path, and which one ``foreach=None`` takes."""
     rows = []
     for name, make in tqdm(PATH_CASES.items(), desc="single vs multi-tensor", unit="optimizer"):
-        timed = _time_steps({"single": lambda p, m=make: m(p, foreach=False),
-                             "foreach": lambda p, m=make: m(p, foreach=True)},
-                            numel, tensors, device, warmup, repeats)
+        rounds = _time_steps({"single": lambda p, m=make: m(p, foreach=False),
+                              "foreach": lambda p, m=make: m(p, foreach=True)},
+                             numel, tensors, device, warmup, repeats)
+        timed = {label: statistics.median(ts) for label, ts in rounds.items()}
         rows.append(dict(optimizer=name, single_ms=1e3 * timed["single"], foreach_ms=1e3 * timed["foreach"],
                          foreach_over_single=timed["foreach"] / timed["single"],
                          default=default_path(make, numel, tensors, device)))
@@ -228,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for the tests")
     parser.add_argument("--out", type=Path, default=None, help="result file (default data/results/bench/<kind>.json)")
     args = parser.parse_args(argv)
+    if args.repeats < 2:
+        parser.error(f"--repeats={args.repeats} is too small: need at least 2 rounds for the ratios' quartiles")
     if args.numel < args.tensors * 100 or args.tensors < 1:
         parser.error(f"--numel={args.numel} is too small for --tensors={args.tensors}: need numel >= 100 * tensors")
     unknown = [n for n in args.optimizers or [] if n not in STEP_CASES]
@@ -256,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     path = write(result, args.out or BENCH_DIR / f"{device.type}.json")
     print(f"hardware: {result['hardware']} (torch {result['torch']})")
     print(f"\noptimizer step, {args.numel:,} float32 values in {args.tensors} tensors (median of {args.repeats}):")
-    print(table(result["steps"]["rows"], ["optimizer", "ours_ms", "reference", "reference_ms", "ratio", "target", "met"]))
+    print(table(result["steps"]["rows"], ["optimizer", "ours_ms", "reference", "reference_ms", "ratio",
+                                          "ratio_q1", "ratio_q3", "target", "met"]))
     print("\nsingle-tensor vs multi-tensor path of our optimizers (same sizes):")
     print(table(result["paths"], ["optimizer", "single_ms", "foreach_ms", "foreach_over_single", "default"]))
     print("\ntraining throughput (book training loop, Adam):")

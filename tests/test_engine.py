@@ -274,16 +274,19 @@ def test_speed_benchmark_smoke_run_writes_its_table(tmp_path):
     names = [row["optimizer"] for row in result["steps"]["rows"]]
     assert names == ["adam", "adamw", "amsgrad", "nadam", "swats", "ndadam"]
     assert all(row["ratio"] > 0 and row["reference_ms"] > 0 for row in result["steps"]["rows"])
+    assert all(0 < row["ratio_q1"] <= row["ratio_q3"] for row in result["steps"]["rows"])
     assert result["throughput"][0]["images_per_s"] > 0
     assert [row["optimizer"] for row in result["paths"]] == ["adamax", "nadam", "swats", "ndadam"]
     assert {row["default"] for row in result["paths"]} == {"foreach"}  # smoke tensors are tiny
     assert "| ratio |" in done.stdout
 
 
-def test_speed_benchmark_rejects_bad_sizes(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "optim.bench", "--numel", "10", "--out", str(tmp_path / "x.json")],
+@pytest.mark.parametrize("args, message", [(["--numel", "10"], "--numel=10 is too small"),
+                                           (["--repeats", "1"], "--repeats=1 is too small")])
+def test_speed_benchmark_rejects_bad_sizes(tmp_path, args, message):
+    done = subprocess.run([sys.executable, "-m", "optim.bench", *args, "--out", str(tmp_path / "x.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--numel=10 is too small" in done.stderr
+    assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "x.json").exists()
 
 
