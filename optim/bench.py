@@ -85,9 +85,9 @@ def _time_steps(makers: dict, numel: int, tensors: int, device: torch.device,
     return times
 
 
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
+def _interquartile(values: list[float]) -> tuple[float, float]:
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def _torch_variants(cls, **kw):
@@ -125,7 +125,7 @@ def step_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int =
         medians = {label: statistics.median(ts) for label, ts in rounds.items()}
         best = min(medians, key=medians.get)
         ratio = statistics.median(ours_rounds) / medians[best]
-        q1, _, q3 = _quartiles([a / b for a, b in zip(ours_rounds, rounds[best])])
+        q1, q3 = _interquartile([a / b for a, b in zip(ours_rounds, rounds[best])])
         rows.append(dict(optimizer=name, ours_ms=1e3 * statistics.median(ours_rounds),
                          reference=f"torch.{best}" if family == "torch" else best,
                          reference_ms=1e3 * medians[best], ratio=ratio, ratio_q1=q1, ratio_q3=q3,

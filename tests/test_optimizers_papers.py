@@ -270,6 +270,20 @@ def test_channels_last_weights_give_the_contiguous_run(name):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
 
 
+def test_ndadam_reads_a_gradient_of_another_layout_in_the_weights_order():
+    base = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    grads = [torch.randn_like(base) for _ in range(5)]
+    runs = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        p = base.clone().requires_grad_(True)
+        opt = optim.NDAdam([{"params": [p], "nd": True}], lr=1e-2, foreach=False)
+        for g in grads:
+            p.grad = g.contiguous(memory_format=layout)
+            opt.step()
+        runs.append(p.detach().clone())
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-12, atol=1e-13)
+
+
 def test_scratch_buffers_stay_out_of_the_state_dict():
     params = make_params()
     opt = optim.SWATS(params, switch_eps=0.0, foreach=False)

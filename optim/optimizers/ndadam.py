@@ -35,10 +35,9 @@ def _row_order(t: Tensor) -> list[int]:
 
 
 def _rows(t: Tensor, order: list[int] | None = None, *, writable: bool = True) -> Tensor:
-    """``t`` as a (rows, values) view; a read-only ``t`` of another layout is copied."""
-    if order is None and t.is_contiguous():
-        return t.view(t.shape[0], -1)
-    permuted = t.permute(order or _row_order(t))
+    """``t`` as a (rows, values) view, each row's values in the dimension ``order`` (default:
+    ``t``'s own, logical order); a read-only ``t`` that cannot be viewed so is copied."""
+    permuted = t if order is None else t.permute(order)
     if not writable:
         return permuted.reshape(t.shape[0], -1)
     try:
@@ -51,7 +50,7 @@ def _rows(t: Tensor, order: list[int] | None = None, *, writable: bool = True) -
 @torch.no_grad()
 def normalize_rows_(p: Tensor) -> Tensor:
     """Rescale every row ``p[i].flatten()`` to unit L2 norm, in place."""
-    rows = _rows(p)
+    rows = _rows(p, _row_order(p))
     rows.mul_(torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12).reciprocal_())
     return p
 
@@ -77,7 +76,7 @@ class NDAdam(PaperOptimizer):
                 if p.dim() < 2:
                     raise ValueError(f"an nd group needs tensors of >= 2 dims (rows = hidden units), "
                                      f"got shape {tuple(p.shape)}")
-                rows = _rows(p.detach())
+                rows = _rows(p.detach(), _row_order(p))
                 norms = torch.linalg.vector_norm(rows, dim=1)
                 # Leave rows that are already unit norm alone: a run resumed from a
                 # checkpoint then continues bit for bit.
@@ -107,6 +106,7 @@ class NDAdam(PaperOptimizer):
         ts = advance(steps)
         step_sizes = [-lr / (1 - beta1 ** t) for t in ts]
         bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
+        # Gradients and moments are read in the weight's memory order, whatever their own.
         orders = [None if p.is_contiguous() else _row_order(p) for p in params]
         ws = [_rows(p, o) for p, o in zip(params, orders)]
         gs = [_rows(g, o, writable=False) for g, o in zip(grads, orders)]
