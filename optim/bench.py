@@ -45,14 +45,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _shapes(numel: int, tensors: int) -> list[tuple[int, int]]:
+    """``tensors`` matrix shapes (rows of 100) holding about ``numel`` values."""
+    return [(max(1, numel // tensors // 100), 100)] * tensors
+
+
 def _params(numel: int, tensors: int, device: torch.device, seed: int = 0) -> list[torch.Tensor]:
-    """``tensors`` matrices (rows of 100) holding about ``numel`` values, with gradients."""
+    """Parameters of :func:`_shapes`, with random values and gradients."""
     g = torch.Generator(device="cpu").manual_seed(seed)
-    rows = max(1, numel // tensors // 100)
     params = []
-    for _ in range(tensors):
-        p = torch.randn(rows, 100, generator=g).to(device).requires_grad_(True)
-        p.grad = torch.randn(rows, 100, generator=g).to(device)
+    for shape in _shapes(numel, tensors):
+        p = torch.randn(shape, generator=g).to(device).requires_grad_(True)
+        p.grad = torch.randn(shape, generator=g).to(device)
         params.append(p)
     return params
 
@@ -158,8 +162,7 @@ def path_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int =
 
 def default_path(make, numel: int, tensors: int, device: torch.device) -> str:
     """The path ``foreach=None`` takes for ``tensors`` parameters holding ``numel`` values."""
-    shapes = [(max(1, numel // tensors // 100), 100)] * tensors
-    params = [torch.ones(s, device=device, requires_grad=True) for s in shapes]
+    params = [torch.ones(s, device=device, requires_grad=True) for s in _shapes(numel, tensors)]
     opt = make(params)
     group = opt.param_groups[0]
     return "foreach" if opt._use_foreach(group, group["params"]) else "single"

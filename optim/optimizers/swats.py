@@ -115,14 +115,17 @@ class SWATS(PaperOptimizer):
         eps_primes = [eps / (1 - beta2 ** k) ** 0.5 for k in ks]
         fused = fused_supported(params)
 
-        def adam_step_into(moves, gs, ms, as_, step_list, eps_prime):
+        def adam_step_into(moves, gs, ms, as_, step_list, k_list, eps_prime):
             """moves ← p_k (zeroed buffers in, the paper's step out); updates m and a."""
             if fused:
-                torch._fused_adam_(moves, gs, ms, as_, [], step_list, eps=eps_prime, amsgrad=False,
+                # The kernel reads the (already advanced) counters where it runs: on an
+                # accelerator it needs them there; on a CPU .to() returns them unchanged.
+                device_steps = [t.to(move.device) for t, move in zip(step_list, moves)]
+                torch._fused_adam_(moves, gs, ms, as_, [], device_steps, eps=eps_prime, amsgrad=False,
                                    lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0,
                                    maximize=False, grad_scale=None, found_inf=None)
                 return
-            for move, g, m, a, k in zip(moves, gs, ms, as_, [t.item() for t in step_list]):
+            for move, g, m, a, k in zip(moves, gs, ms, as_, k_list):
                 m.lerp_(g, 1 - beta1)
                 a.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 torch.div(m, a.sqrt().add_(eps), out=move).mul_(
@@ -134,15 +137,15 @@ class SWATS(PaperOptimizer):
                 idx = [i for i, e in enumerate(eps_primes) if e == eps_prime]
                 pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
                 adam_step_into(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
-                               pick(steps), eps_prime)
+                               pick(steps), pick(ks), eps_prime)
             torch._foreach_add_(params, moves)
             dots = [torch.dot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
         else:
             # One tensor at a time, so it stays in cache through all of its operations.
             dots = []
-            for p, g, m, a, step, eps_prime in zip(params, grads, exp_avgs, exp_avg_sqs, steps, eps_primes):
+            for p, g, m, a, step, k, eps_prime in zip(params, grads, exp_avgs, exp_avg_sqs, steps, ks, eps_primes):
                 move = self._scratch_like(p).zero_()
-                adam_step_into([move], [g], [m], [a], [step], eps_prime)
+                adam_step_into([move], [g], [m], [a], [step], [k], eps_prime)
                 p.add_(move)
                 flat = move.flatten()
                 dots += [torch.dot(flat, flat), torch.dot(flat, g.flatten())]
