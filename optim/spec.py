@@ -11,7 +11,7 @@ from typing import Any
 from .data import DATASETS
 from .models import MODELS
 from .probes import PROBES
-from .registry import available
+from .registry import available, check_hyperparameters
 from .schedules import SCHEDULES
 
 AUGMENTATIONS = ("none", "crop-flip", "crop")
@@ -22,11 +22,20 @@ DEVICES = ("auto", "cpu", "cuda")
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 
 
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers and lists as tuples, so specs hash, compare and store."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
 def _freeze(mapping: Any) -> tuple:
     if mapping is None:
         return ()
     items = mapping.items() if isinstance(mapping, dict) else mapping
-    return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in items))
+    return tuple(sorted((str(k), _plain(v)) for k, v in items))
 
 
 @dataclass(frozen=True)
@@ -62,12 +71,16 @@ class RunSpec:
     tag: str = ""
 
     def __post_init__(self):
-        for name in ("hparams", "schedule_args", "model_args"):
-            object.__setattr__(self, name, _freeze(getattr(self, name)))
         for name in ("probes", "evaluation_bugs"):
             value = getattr(self, name)
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        for name in ("schedule_args", "model_args"):
+            object.__setattr__(self, name, _freeze(getattr(self, name)))
         self.validate()
+        hparams = self.hparams
+        if not isinstance(hparams, dict):
+            hparams = dict(hparams or ())
+        object.__setattr__(self, "hparams", _freeze(check_hyperparameters(self.optimizer, hparams)))
 
     def validate(self) -> None:
         def bad(name, value, expected):
@@ -97,10 +110,15 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 10):
                 bad(name, value, "None or an integer >= 10")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             bad("seed", self.seed, "a non-negative integer")
-        if not 0.0 <= self.validation < 0.5:
+        if isinstance(self.validation, bool) or not isinstance(self.validation, (int, float)) \
+                or not 0.0 <= self.validation < 0.5:
             bad("validation", self.validation, "a fraction in [0, 0.5)")
+        if not isinstance(self.amp, bool):
+            bad("amp", self.amp, "True or False")
+        if not isinstance(self.tag, str):
+            bad("tag", self.tag, "a string")
 
     @property
     def hyperparameters(self) -> dict:
@@ -113,9 +131,11 @@ class RunSpec:
         return out
 
     def key(self, fingerprint: str) -> str:
-        """Cache key: the spec (device excluded: 'auto' resolves per machine) and the code fingerprint."""
+        """Cache key: what the run computes and the code fingerprint. Left out: ``device``
+        ('auto' resolves per machine) and ``tag`` (a display label)."""
         payload = self.to_dict()
         payload.pop("device")
+        payload.pop("tag")
         text = json.dumps(payload, sort_keys=True, default=str) + fingerprint
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -42,14 +42,6 @@ def test_damaged_cache_file_is_ignored_and_refetched(tmp_path, monkeypatch):
     assert data._read_cache("digits") is not None and path.stat().st_size > 100_000
 
 
-def test_unavailable_dataset_names_the_command_that_gets_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTIM_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data, "FASHION_DIR", tmp_path / "absent")
-    with pytest.raises(data.DatasetUnavailable, match="apt-get install dataset-fashion-mnist"):
-        data.fetch("fashion-mnist")
-    assert not list(tmp_path.iterdir())  # nothing written
-
-
 @pytest.mark.parametrize("call, message", [
     (lambda: data.load("imagenet"), "unknown dataset 'imagenet'; valid names: mnist"),
     (lambda: data.load("mnist", "validation"), "split='validation' is invalid"),

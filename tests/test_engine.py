@@ -98,7 +98,7 @@ def test_corrupted_entry_is_reported_and_recomputed(tmp_path, capsys):
     (path,) = (tmp_path / "quick").glob("*.json.gz")
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated
     frame = runner.run_many([spec], root=tmp_path, progress=False)
-    assert "corrupted cache entry" in capsys.readouterr().err
+    assert "is damaged" in capsys.readouterr().err
     assert len(frame) == 1 and path.exists()
     blob = gzip.decompress(path.read_bytes()).replace(b'"diverged": false', b'"diverged": true')
     path.write_bytes(gzip.compress(blob))  # valid gzip, wrong checksum

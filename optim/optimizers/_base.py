@@ -11,6 +11,7 @@ order, so they give bit-identical results.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,11 +22,15 @@ from torch.optim import Optimizer
 
 def check_range(name: str, value: Any, low: float, high: float | None = None,
                 *, low_open: bool = False, high_open: bool = True) -> None:
-    """Raise a one-line ``ValueError`` unless ``low <(=) value <(=) high``."""
-    try:
+    """Raise a one-line ``ValueError`` unless ``value`` is a number with ``low <(=) value <(=) high``.
+
+    Numbers are Python or NumPy reals and one-element tensors; strings and bools are not."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        number = value.item()
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
         number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
+    else:
+        raise ValueError(f"{name}={value!r} is invalid: expected a number")
     above = number > low if low_open else number >= low
     below = True if high is None else (number < high if high_open else number <= high)
     if not (above and below and math.isfinite(number)):
@@ -52,7 +57,9 @@ def check_adam_like(lr: float, betas: Any, eps: float, weight_decay: float, fore
     """Validation shared by every Adam-family optimizer."""
     check_range("lr", lr, 0.0)
     check_betas(betas)
-    check_range("eps", eps, 0.0)
+    # eps = 0 divides 0 by 0 wherever a gradient is zero (a dead unit): the run can only
+    # end in NaN, so it is refused here rather than stored as "diverged".
+    check_range("eps", eps, 0.0, low_open=True)
     check_range("weight_decay", weight_decay, 0.0)
     check_choice("foreach", foreach, (None, True, False))
 
@@ -183,6 +190,45 @@ class PaperOptimizer(Optimizer):
             if params:
                 self._update(group, params, grads, states, self._use_foreach(group, params))
         return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's state dict, plus the class that wrote it (checked when loading)."""
+        saved = super().state_dict()
+        saved["optimizer"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        return saved
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict written by the same optimizer class; refuse any other.
+
+        Without this check, AMSGrad's state loaded into Adam (or the reverse) would run
+        silently with the other algorithm's settings, and SWATS' state in Adam would fail
+        later with a bare ``KeyError``. A state dict without the class marker (from
+        torch.optim) is accepted when its per-parameter state has the keys this optimizer
+        keeps."""
+        mine = f"{type(self).__module__}.{type(self).__qualname__}"
+        saved = state_dict.get("optimizer")
+        if saved is not None and saved != mine:
+            raise ValueError(f"state_dict was saved by {saved}; this optimizer is {mine}: "
+                             "load it into the optimizer type that saved it")
+        if saved is None:
+            self._check_foreign_state(state_dict)
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "optimizer"})
+
+    def _check_foreign_state(self, state_dict: dict[str, Any]) -> None:
+        groups = state_dict.get("param_groups", [])
+        if len(groups) != len(self.param_groups):
+            return  # torch.optim's own check reports this
+        for group, saved_group in zip(self.param_groups, groups):
+            for p, index in zip(group["params"], saved_group.get("params", [])):
+                saved_state = state_dict.get("state", {}).get(index)
+                if not saved_state:
+                    continue
+                expected: dict = {}
+                self._init_state(p, expected, group)
+                missing = sorted(set(expected) - set(saved_state))
+                if missing:
+                    raise ValueError(f"state_dict does not hold {type(self).__name__}'s state "
+                                     f"(parameter {index} lacks {', '.join(missing)}): was it saved by another optimizer?")
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
