@@ -181,7 +181,7 @@ def throughput(device: torch.device, models: dict[str, tuple[str, dict]], n_trai
     rows = []
     for model, (dataset, args) in tqdm(models.items(), desc="training throughput", unit="model"):
         spec = RunSpec(model, dataset, "adam", dict(lr=1e-3), epochs=epochs, n_train=n_train, n_test=n_train,
-                       model_args=args, device=device.type, amp=device.type == "cuda")
+                       model_args=args, device=device.type, precision="bf16" if device.type == "cuda" else "fp32")
         epoch_s = train(spec)["epochs"][-1]["train_time"]  # the last epoch: warmed up, no evaluation
         rows.append(dict(model=model, dataset=dataset, n_train=n_train, epoch_s=epoch_s,
                          images_per_s=n_train / epoch_s))

@@ -126,6 +126,12 @@ for _name, _factory, _cls, _family in [
 register("ndadam", _ndadam, cls=NDAdam, family="adaptive", needs_model=True)
 
 
+def adopt(found: Entry) -> None:
+    """Make ``found`` the entry of its name (a worker process receiving its parent's entry)."""
+    if _REGISTRY.get(found.name) is not found:
+        _REGISTRY[found.name] = found
+
+
 def available() -> list[str]:
     """Names accepted by :func:`build`, in the book's order."""
     return list(_REGISTRY)

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from .progress import tqdm
 
 from . import registry
 from .cache import RunCache
+from .executor import execute
 from .data import ROOT
 from .models import model_source_file
 from .spec import RunSpec
@@ -91,11 +91,13 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
                 progress: bool | None = None) -> list[dict]:
     """Results of ``specs`` (cached ones read, missing ones trained and stored), in order.
 
-    Specs that compute the same thing (equal keys) are trained once. Each result's
-    ``spec`` is the requesting spec (so its ``tag`` shows), its ``key`` the cache key.
+    Specs that compute the same thing (equal keys) are trained once, the missing ones in
+    parallel worker processes on a CPU (:mod:`optim.executor`); each result is stored as
+    soon as it finishes, and a run that raises is reported with its spec after the others
+    (:class:`~optim.executor.RunFailed`). Each result's ``spec`` is the requesting spec (so
+    its ``tag`` shows), its ``key`` the cache key.
     """
     from .data import fetch
-    from .training import train
 
     specs, folder = _check_run_request(list(specs), profile, root)
     cache = RunCache(folder)
@@ -108,11 +110,13 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
         first = {k: spec for k, spec in zip(reversed(keys), reversed(specs))}
         for dataset in sorted({first[k].dataset for k in missing}):
             fetch(dataset)
-    for key in tqdm(missing, desc="runs", unit="run", disable=None if progress is None else not progress):
-        result = train(first[key])
-        result["key"] = key
-        cache.put(key, result)
-        found[key] = result
+
+    def store(i: int, result: dict) -> None:  # as each run finishes: finished work is never lost
+        result["key"] = missing[i]
+        cache.put(missing[i], result)
+        found[missing[i]] = result
+
+    execute([first[k] for k in missing], store, progress)
     return [dict(found[k], spec=spec.to_dict()) for k, spec in zip(keys, specs)]  # type: ignore[arg-type]
 
 

@@ -16,6 +16,10 @@ from .schedules import SCHEDULES
 
 AUGMENTATIONS = ("none", "crop-flip", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+# "bf16": the forward pass under bf16 autocast (CPU or CUDA); weights, gradients and
+# optimizer state stay fp32. Fast on CPUs with AMX / AVX512-BF16 and on recent GPUs.
+PRECISIONS = ("fp32", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 # Evaluation mistakes of published benchmarks, reproduced on request to show their effect:
 # the model is left in eval mode (dropout and batch-norm updates off) after the first
 # evaluation, or the test images get the training augmentation.
@@ -46,7 +50,9 @@ class RunSpec:
     ``n_train``/``n_test`` take stratified subsets (None: the whole split). ``validation``
     holds out that fraction of the training set (stratified) and reports ``val_*`` metrics.
     ``probes`` names :mod:`optim.probes` to log; ``evaluation_bugs`` (see EVALUATION_BUGS)
-    re-creates a benchmark mistake and is empty for every honest run.
+    re-creates a benchmark mistake and is empty for every honest run. ``precision`` and
+    ``memory_format`` (see PRECISIONS, MEMORY_FORMATS) choose how the arithmetic runs; they
+    are part of the key because they change the numbers.
     """
 
     model: str
@@ -65,7 +71,8 @@ class RunSpec:
     validation: float = 0.0
     log_every: int = 10
     device: str = "auto"
-    amp: bool = False
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
     probes: Any = ()
     evaluation_bugs: Any = ()
     tag: str = ""
@@ -115,8 +122,10 @@ class RunSpec:
         if isinstance(self.validation, bool) or not isinstance(self.validation, (int, float)) \
                 or not 0.0 <= self.validation < 0.5:
             bad("validation", self.validation, "a fraction in [0, 0.5)")
-        if not isinstance(self.amp, bool):
-            bad("amp", self.amp, "True or False")
+        if self.precision not in PRECISIONS:
+            bad("precision", self.precision, f"one of {', '.join(PRECISIONS)}")
+        if self.memory_format not in MEMORY_FORMATS:
+            bad("memory_format", self.memory_format, f"one of {', '.join(MEMORY_FORMATS)}")
         if not isinstance(self.tag, str):
             bad("tag", self.tag, "a string")
 

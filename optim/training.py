@@ -2,9 +2,12 @@
 
 Small datasets live on the device as uint8 tensors (no DataLoader); batches are
 normalized and augmented on the device; evaluation runs under ``torch.inference_mode``
-with large batches; bf16 autocast and channels_last are used on CUDA when ``amp`` is set.
-On the CPU the same spec gives identical numbers. A non-finite loss stops the run and
-marks it diverged.
+with large batches. ``spec.precision == "bf16"`` runs forward passes (training and
+evaluation) under bf16 autocast on the CPU or GPU, with fp32 weights, gradients and
+optimizer state; ``spec.memory_format == "channels_last"`` stores the model's 4-d weights
+and the input batches channels-last (faster convolutions under oneDNN and cuDNN). On the CPU
+the same spec at the same thread count gives identical numbers; the thread count is recorded
+in the provenance. A non-finite loss stops the run and marks it diverged.
 """
 
 from __future__ import annotations
@@ -80,14 +83,27 @@ def _augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Te
     return out
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware (AMX / AVX512-BF16 CPUs, Ampere+ GPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 @torch.inference_mode()
-def evaluate(model, x, y, mean, std, amp: bool) -> tuple[float, float]:
+def evaluate(model, x, y, mean, std, amp: bool, channels_last: bool = False) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), in eval mode; restores the model's mode."""
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), EVAL_BATCH):
         xb = _normalize(x[i:i + EVAL_BATCH], mean, std)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(xb)
         total_loss += F.cross_entropy(logits.float(), y[i:i + EVAL_BATCH], reduction="sum").item()
@@ -106,10 +122,13 @@ def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     return make(optimizer, **args)
 
 
-def train(spec: RunSpec, position: int = 1) -> dict:
-    """Run ``spec`` to completion (or divergence) and return the result dict."""
+def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dict:
+    """Run ``spec`` to completion (or divergence) and return the result dict.
+
+    ``progress``: show a bar over the steps (None: only on a terminal)."""
     device = resolve_device(spec.device)
-    amp = spec.amp and device.type == "cuda"
+    amp = spec.precision == "bf16"
+    channels_last = spec.memory_format == "channels_last"
     train_set = load(spec.dataset, "train", n=spec.n_train)
     test_set = load(spec.dataset, "test", n=spec.n_test)
     x, y = train_set.x, train_set.y
@@ -128,7 +147,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, train_set.shape, train_set.num_classes, **dict(spec.model_args))
     model = model.to(device)
-    if amp:
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build(spec.optimizer, model, **spec.hyperparameters)
     steps_per_epoch = math.ceil(len(y) / spec.batch_size)
@@ -144,7 +163,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
     start = time.perf_counter()
     step = 0
     bar = tqdm(total=spec.epochs * steps_per_epoch, desc=f"{spec.optimizer} {spec.model}",
-               leave=False, position=position, disable=None, unit="step")
+               leave=False, position=position, disable=None if progress is None else not progress, unit="step")
     model.train()
     for epoch in range(1, spec.epochs + 1):
         epoch_start = time.perf_counter()
@@ -154,7 +173,7 @@ def train(spec: RunSpec, position: int = 1) -> dict:
         for b in range(steps_per_epoch):
             idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)
-            if amp:
+            if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(xb)
@@ -196,9 +215,9 @@ def train(spec: RunSpec, position: int = 1) -> dict:
         # The .item() calls above wait for the device, so this is the epoch's training time
         # alone; "time" below is wall time since the start, evaluations included.
         record["train_time"] = time.perf_counter() - epoch_start
-        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp)
+        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
         if val is not None:
-            record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp)
+            record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
         if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
             model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record["lr"] = optimizer.param_groups[0]["lr"]
@@ -219,6 +238,8 @@ def train(spec: RunSpec, position: int = 1) -> dict:
             "optim_version": __version__, "git_commit": git_commit(),
             "torch_version": torch.__version__, "device": device_name(device),
             "device_type": device.type, "dataset_sha256": train_set.sha256,
+            "threads": torch.get_num_threads(), "precision": spec.precision,
+            "memory_format": spec.memory_format, "native_bf16": native_bf16(device),
             "python": platform.python_version(),
         },
     }

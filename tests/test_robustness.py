@@ -19,7 +19,7 @@ import torch
 
 import optim
 from optim import data, registry, runner
-from optim.cache import RunCache, encode
+from optim.cache import RunCache
 from optim.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,129 @@
+"""Where missing runs are trained: in parallel worker processes on the CPU, in-process on a GPU.
+
+On a CPU the runs of one ``run_many`` call go to joblib's process pool (loky: workers are
+reused from call to call, so a chapter pays their start-up once; callables defined in a
+notebook or ``__main__`` travel by value, so an optimizer registered in a notebook cell
+trains in the workers too). Each run uses ``threads_per_run()`` threads — fixed, not
+derived from how many runs happen to be missing, so a spec gives the same numbers whether it
+trains alone or beside others — and ``workers()`` runs go at once so the total does not
+oversubscribe the cores. On CUDA the runs go one after another in this process.
+
+``OPTIM_THREADS_PER_RUN`` (default 1) and ``OPTIM_WORKERS`` (default: cores // threads)
+override the choice.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from . import registry
+from .spec import RunSpec
+
+
+class RunFailed(RuntimeError):
+    """Some runs raised; every other result was stored. ``failures``: (spec, error) pairs."""
+
+    def __init__(self, failures: list[tuple[RunSpec, str]]):
+        self.failures = failures
+        spec, error = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        super().__init__(f"{len(failures)} run(s) failed{more}; first: {spec!r}: {error}")
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r} is invalid: expected a positive integer")
+    return int(value)
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_run() -> int:
+    return _positive_int_env("OPTIM_THREADS_PER_RUN", 1)
+
+
+def workers(missing: int) -> int:
+    """How many runs train at once: as many as the cores hold at ``threads_per_run`` each."""
+    default = max(1, cores() // threads_per_run())
+    return max(1, min(missing, _positive_int_env("OPTIM_WORKERS", default)))
+
+
+@contextmanager
+def _threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_guarded(spec: RunSpec, threads: int) -> tuple[dict | None, str | None]:
+    from .training import train
+
+    with _threads(threads):
+        try:
+            return train(spec, progress=False), None
+        except Exception as error:  # reported with its spec; the other runs go on
+            last = traceback.extract_tb(error.__traceback__)[-1]
+            return None, f"{type(error).__name__}: {error} ({os.path.basename(last.filename)}:{last.lineno})"
+
+
+def _train_in_worker(spec: RunSpec, entry: registry.Entry, threads: int) -> tuple[dict | None, str | None]:
+    registry.adopt(entry)  # an optimizer registered in the parent (a notebook cell) exists here too
+    return _train_guarded(spec, threads)
+
+
+def execute(specs: list[RunSpec], on_result: Callable[[int, dict], None], progress: bool | None = None) -> None:
+    """Train ``specs``, calling ``on_result(i, result)`` in this process as each one finishes
+    (so it is stored at once); raise :class:`RunFailed` at the end if any run raised."""
+    from .progress import tqdm
+
+    failures: list[tuple[RunSpec, str]] = []
+    threads = threads_per_run()
+    parallel = len(specs) > 1 and workers(len(specs)) > 1 and \
+        all(spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()) for spec in specs)
+    bar = tqdm(total=len(specs), desc="runs", unit="run", disable=None if progress is None else not progress)
+    try:
+        for i, (result, error) in _results(specs, threads, parallel):
+            if error is not None:
+                failures.append((specs[i], error))
+                bar.write(f"run failed: {specs[i]!r}: {error}")
+            else:
+                on_result(i, result)
+            bar.update(1)
+    finally:
+        bar.close()
+    if failures:
+        raise RunFailed(failures)
+
+
+def _results(specs: list[RunSpec], threads: int, parallel: bool) -> Iterator[tuple[int, tuple]]:
+    if not parallel:
+        for i, spec in enumerate(specs):
+            yield i, _train_guarded(spec, threads)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    n = workers(len(specs))
+    with parallel_config(backend="loky", inner_max_num_threads=threads):
+        tasks = (delayed(_indexed)(i, spec, registry.entry(spec.optimizer), threads) for i, spec in enumerate(specs))
+        yield from Parallel(n_jobs=n, return_as="generator_unordered")(tasks)
+
+
+def _indexed(i: int, spec: RunSpec, entry: registry.Entry, threads: int) -> tuple[int, tuple]:
+    return i, _train_in_worker(spec, entry, threads)
