@@ -201,7 +201,7 @@ def _sgd_phase_steady_step(step_fn, lam=0.1, beta1=0.9, n=200):
     state: dict = {}
     for _ in range(n):
         before = p.clone()
-        step_fn(p, g, state, lam, beta1)
+        step_fn(p, g.clone(), state, lam, beta1)  # a fresh gradient each step, as in training
     return (before - p)[0].item() / lam
 
 
@@ -212,6 +212,68 @@ def test_swats_sgd_phase_settles_at_lambda_times_gradient_unlike_the_in_place_bu
     buggy = _sgd_phase_steady_step(buggy_sgd_phase_step)
     assert ours == pytest.approx(1.0, rel=1e-6)
     assert buggy == pytest.approx(0.1 / (1 - 0.9 * 0.1), rel=1e-6)  # ≈ 0.11
+
+
+def copied_swats_sgd_phase(gs, lam, beta1, nesterov):
+    """NumPy transcription of Mrpatekful/swats' SGD phase (optim.py), step by step: returns
+    each step's update and the caller's gradient after the step (scaled in place there)."""
+    buf, updates, grads_after = None, [], []
+    for g in gs:
+        g = g.copy()
+        if buf is None:
+            buf = g.copy()            # buf = torch.clone(grad); ``grad`` stays the caller's tensor
+            d = g                     # ...so grad.mul_ below scales the caller's gradient
+        else:
+            buf = buf * beta1 + g     # buf.mul_(beta1).add_(grad); grad = buf
+            d = buf
+        d *= 1 - beta1                # grad.mul_(1 - beta1): the buffer itself after step 1
+        if nesterov:
+            d += beta1 * buf
+        updates.append(-lam * d.copy())
+        grads_after.append(g)
+    return updates, grads_after
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_in_place_bug_replica_matches_the_copied_implementation_from_its_first_sgd_step(nesterov):
+    from optim.optimizers.swats import SWATSWithInPlaceBug
+
+    rng = np.random.default_rng(0)
+    gs = [rng.normal(size=4) for _ in range(6)]
+    lam, beta1 = 0.05, 0.9
+    p = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = SWATSWithInPlaceBug([p], betas=(beta1, 0.999), nesterov=nesterov)
+    opt.state[p].update(step=torch.tensor(5.0), in_sgd=True, sgd_lr=lam, lr_ema=0.0,
+                        exp_avg=torch.zeros(4, dtype=torch.float64), exp_avg_sq=torch.zeros(4, dtype=torch.float64),
+                        momentum_buffer=torch.zeros(4, dtype=torch.float64))  # as SWATS leaves it at the switch
+    updates, grads_after = copied_swats_sgd_phase(gs, lam, beta1, nesterov)
+    for g, update, g_after in zip(gs, updates, grads_after):
+        before = p.detach().clone()
+        p.grad = torch.tensor(g)
+        opt.step()
+        np.testing.assert_allclose((p.detach() - before).numpy(), update, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(p.grad.numpy(), g_after, rtol=1e-12)
+
+
+def _two_steps_with_a_negative_rate_estimate(require_positive_rate):
+    """A large positive then a smaller negative gradient at a tiny step size: the projection
+    gives γ_2 < 0 and Λ = (β2 γ_1 + γ_2)/(1 + β2) < 0, with a switch tolerance that accepts it."""
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = optim.SWATS([p], lr=1e-6, switch_eps=1e3, require_positive_rate=require_positive_rate)
+    for g in (10.0, -1.0):
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+    return opt, p
+
+
+def test_swats_never_switches_to_a_negative_sgd_rate_by_default():
+    opt, p = _two_steps_with_a_negative_rate_estimate(True)
+    assert opt.phase(p) == "adam" and opt.sgd_lr(p) is None
+
+
+def test_swats_as_the_paper_writes_it_switches_to_a_negative_rate():
+    opt, p = _two_steps_with_a_negative_rate_estimate(False)
+    assert opt.phase(p) == "sgd" and opt.sgd_lr(p) < 0
 
 
 # --- ND-Adam, Zhang et al. (2017), Algorithm 1 ---------------------------------------------

@@ -67,9 +67,15 @@ def check_adam_like(lr: float, betas: Any, eps: float, weight_decay: float, fore
 _CPU_FOREACH_MAX_BYTES = 128 * 1024
 
 
+def scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim keeps scalar state in: float64 under a float64 default dtype,
+    else float32 (``torch.optim.optimizer._get_scalar_dtype``)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
 def new_step() -> Tensor:
-    """A step counter stored like torch.optim stores it (0-d float32 tensor on the CPU)."""
-    return torch.tensor(0.0, dtype=torch.float32)
+    """A step counter stored like torch.optim stores it (0-d tensor on the CPU)."""
+    return torch.tensor(0.0, dtype=scalar_dtype())
 
 
 def advance(counters: list[Tensor], factors: float | list[float] = 1.0, *, multiply: bool = False) -> list[float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
+from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
 
 VARIANTS = ("torch", "dozat")
 
@@ -39,7 +39,8 @@ class Nadam(PaperOptimizer):
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()
-        state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
+        # Π μ_i in torch.optim.NAdam's dtype: float64 under a float64 default dtype
+        state["mu_product"] = torch.tensor(1.0, dtype=scalar_dtype())
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 

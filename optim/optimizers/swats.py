@@ -6,6 +6,7 @@ Adam phase, step k (ε added to √a as in the paper):
     p_k = −α · √(1 − β2ᵏ)/(1 − β1ᵏ) · m_k/(√a_k + ε),   θ ← θ + p_k
     if pᵀg ≠ 0:  γ_k = pᵀp / (−pᵀg),  λ_k = β2 λ + (1 − β2) γ_k,  Λ = λ_k/(1 − β2ᵏ)
                  switch to SGD with rate Λ when k > 1 and |Λ − γ_k| < switch_eps
+                 (and Λ > 0, see below)
 
 SGD phase:  v ← β1 v + g;  θ ← θ − (1 − β1)·Λ·v  (Nesterov: v replaced by g + β1 v).
 
@@ -13,6 +14,11 @@ Granularity: the switch and Λ are **per tensor** (each layer's weight or bias).
 projects the step of one "variable" at a time; a tensor is the natural variable of a
 PyTorch model, and a per-tensor decision keeps one layer's noisy estimate from holding back
 (or prematurely switching) the others. ``opt.phase(p)`` and ``opt.sgd_lr(p)`` report it.
+
+The paper's switch test has no guard against a negative estimate Λ: a large gradient followed
+by a smaller one of opposite sign at a small step size gives γ_k < 0, and SGD with a negative
+rate would climb the loss. The public implementations switch only when Λ > 0, and so does this
+one by default; ``require_positive_rate=False`` is the test exactly as the paper writes it.
 
 The momentum buffer is updated out of place with respect to the step: a popular
 implementation scales it in place by (1 − β1) and so settles at ≈0.11·Λ·g per step for a
@@ -28,19 +34,24 @@ from .adam import fused_supported
 from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
 
 
-def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float) -> None:
-    """The SGD phase of a widely copied SWATS implementation, kept to show its bug.
+def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float,
+                         nesterov: bool = False, key: str = "momentum_buffer") -> None:
+    """The SGD phase of a widely copied SWATS implementation (Mrpatekful/swats), kept to show its bug.
 
-    ``grad = buf`` aliases the momentum buffer and ``grad.mul_(1 - beta1)`` then shrinks the
-    buffer itself, so b ← (β1 b + g)(1 − β1) with fixed point b = (1−β1)/(1−β1(1−β1))·g.
+    First SGD step: the buffer starts as a copy of g, and ``grad.mul_(1 - beta1)`` scales the
+    caller's gradient tensor (``p.grad``) in place; the step is (1 − β1)·Λ·g. Later steps:
+    ``grad = buf`` aliases the momentum buffer, so ``grad.mul_(1 - beta1)`` shrinks the buffer
+    itself, b ← (β1 b + g)(1 − β1), with fixed point b = (1−β1)/(1−β1(1−β1))·g ≈ 0.11·g.
     """
-    if "momentum_buffer" not in state:
-        buf = state["momentum_buffer"] = torch.clone(grad).detach()
+    if key not in state:
+        buf = state[key] = torch.clone(grad).detach()
     else:
-        buf = state["momentum_buffer"]
+        buf = state[key]
         buf.mul_(beta1).add_(grad)
-    grad = buf
+        grad = buf
     grad.mul_(1 - beta1)
+    if nesterov:
+        grad.add_(buf, alpha=beta1)
     param.add_(grad, alpha=-lr)
 
 
@@ -49,13 +60,15 @@ class SWATS(PaperOptimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, switch_eps: float = 1e-9, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, foreach: bool | None = None):
+                 nesterov: bool = False, require_positive_rate: bool = True, *,
+                 foreach: bool | None = None):
         check_adam_like(lr, betas, eps, weight_decay, foreach)
         check_range("switch_eps", switch_eps, 0.0)
         check_choice("nesterov", nesterov, (True, False))
+        check_choice("require_positive_rate", require_positive_rate, (True, False))
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, switch_eps=switch_eps,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      foreach=foreach))
+                                      require_positive_rate=require_positive_rate, foreach=foreach))
 
     def phase(self, p: Tensor) -> str:
         """``"adam"`` or ``"sgd"``: the phase parameter ``p`` is in."""
@@ -87,7 +100,7 @@ class SWATS(PaperOptimizer):
         if adam:
             self._adam_phase([params[i] for i in adam], [grads[i] for i in adam],
                              [states[i] for i in adam], lr, beta1, beta2, eps,
-                             group["switch_eps"], foreach)
+                             group["switch_eps"], foreach, group["require_positive_rate"])
 
     @staticmethod
     def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
@@ -104,7 +117,8 @@ class SWATS(PaperOptimizer):
             b.mul_(beta1).add_(g)
             p.add_(g.add(b, alpha=beta1) if nesterov else b, alpha=r)
 
-    def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach):
+    def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach,
+                    require_positive_rate=True):
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
         steps = [s["step"] for s in states]
@@ -158,7 +172,7 @@ class SWATS(PaperOptimizer):
             gamma = p_dot_p / -p_dot_g
             s["lr_ema"] = beta2 * s["lr_ema"] + (1 - beta2) * gamma
             estimate = s["lr_ema"] / (1 - beta2 ** k)
-            if k > 1 and abs(estimate - gamma) < switch_eps:
+            if k > 1 and abs(estimate - gamma) < switch_eps and (estimate > 0 or not require_positive_rate):
                 s["in_sgd"] = True
                 s["sgd_lr"] = estimate
                 s["momentum_buffer"] = torch.zeros_like(g, memory_format=torch.preserve_format)
@@ -170,4 +184,5 @@ class SWATSWithInPlaceBug(SWATS):
     @staticmethod
     def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
         for p, g, s in zip(params, grads, states):
-            buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1)
+            # its own buffer key: the copied implementation starts it from g at the first SGD step
+            buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1, nesterov, key="copied_momentum_buffer")
