@@ -70,9 +70,9 @@ def steps_to(frame: pd.DataFrame, metric: str, target: float, mode: str = "min")
 
 def n_test_images(dataset: str, n_test: int | None) -> int:
     """Images a run was evaluated on: ``n_test`` if it capped the test set, else all of it."""
-    from .data import load
+    from .data import info
 
-    return int(n_test) if n_test else len(load(dataset, "test"))
+    return int(n_test) if n_test else info(dataset).test_size
 
 
 def accuracy_resolution(accuracy: float, n_test: int) -> float:

@@ -94,21 +94,18 @@ def profile_seeds(profile: str, seeds) -> list[int]:
     return list(seeds) if seeds is not None else ([0, 1] if profile == "quick" else [0, 1, 2])
 
 
-DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "digits": "scikit-learn digits",
-                 "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-
-
 def dataset_label(dataset: str, n_train=None) -> str:
     """How a chapter names its data: 'MNIST (1,500–5,000 of 60,000 training images)'.
 
     ``n_train`` is one subset size or a list of them (None: the whole training set)."""
-    from .data import load
+    from .data import info
 
-    total = len(load(dataset, "train"))
+    meta = info(dataset)  # the dataset's own record: no loading just to count it
+    total = meta.train_size
     sizes = n_train if isinstance(n_train, (list, tuple)) else [n_train]
     used = sorted({total if n is None else min(n, total) for n in sizes})
     span = f"{used[0]:,}" if len(used) == 1 else f"{used[0]:,}–{used[-1]:,}"
-    return f"{DATASET_NAMES.get(dataset, dataset)} ({span} of {total:,} training images)"
+    return f"{meta.title} ({span} of {total:,} training images)"
 
 
 def header(chapter: str, profile: str, dataset: str, frame=None,

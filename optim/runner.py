@@ -1,18 +1,37 @@
 """Run experiments through the cache: ``run_many(specs)`` → a tidy DataFrame.
 
-Results live under ``data/results/<profile>/`` keyed by the spec and a fingerprint of the
-code the run depends on (the training loop, data loading, schedules, the optimizer's module
-and the model's module): editing an optimizer or a model invalidates its runs, editing a
-chapter or the plotting code does not.
+Results live under ``data/results/<profile>/<key>.json.gz``, keyed by what the run computes
+(:meth:`RunSpec.key`), and each records the **fingerprint** of the code that computed it: the
+source of every module the training loop imports (found by following the package's own
+imports, not from a hand-kept list), the optimizer's and the model's own files. Editing a
+chapter, the plots or the analysis changes nothing.
+
+When the code behind a stored result has changed since (its fingerprint differs):
+
+* ``quick`` results are recomputed (they are cheap and never committed);
+* ``full`` results are kept if a *canary* says the numbers did not change
+  (:mod:`optim.canary`: a few steps of the same configuration, recorded when the result was
+  stored and re-run on the current code) — a refactor orphans nothing — and are **stale**
+  otherwise: ``make run`` recomputes them, a render-only build (``make book``) shows them
+  with a warning in the chapter header, and the planner lists them.
+
+Environment switches, set by :mod:`optim.book`: ``OPTIM_RENDER_ONLY=1`` (never train:
+a missing result is an error, a stale one is used and counted), ``OPTIM_PLAN_FILE=<path>``
+(train nothing: record every requested run and its status there and return placeholders),
+``OPTIM_REQUEST_LOG=<path>`` (append the keys of every requested run: the chapter manifest).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
+import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +39,58 @@ import pandas as pd
 
 from . import registry
 from .cache import RunCache
+from .data import ROOT, info
 from .executor import execute
-from .data import ROOT
 from .models import model_source_file
 from .spec import RunSpec
 
 RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))
 PROFILES = ("quick", "full")
+MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points when stored
 _PACKAGE = Path(__file__).resolve().parent
-_SHARED = ["training.py", "data.py", "schedules.py", "registry.py", "probes.py",
-           "optimizers/_base.py", "optimizers/adam.py"]
+
+
+@lru_cache(maxsize=None)
+def _imports_of(path: Path) -> tuple[Path, ...]:
+    """The package files ``path`` imports (relative imports, at any depth of the code)."""
+    tree = ast.parse(path.read_text())
+    here = path.parent
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = here
+        for _ in range(node.level - 1):
+            base = base.parent
+        parts = node.module.split(".") if node.module else []
+        target = base.joinpath(*parts)
+        candidates = [target.with_suffix(".py"), target / "__init__.py"]
+        if node.module is None or (target / "__init__.py").exists():  # "from . import x" / "from .pkg import x"
+            candidates += [target / f"{alias.name}.py" for alias in node.names]
+        found += [c for c in candidates if c.exists()]
+    return tuple(sorted(set(found)))
+
+
+def _closure(start: Path, keep=lambda path: True) -> set[Path]:
+    seen, todo = set(), [start]
+    while todo:
+        path = todo.pop()
+        if path in seen or not keep(path):
+            continue
+        seen.add(path)
+        todo += _imports_of(path)
+    return seen
+
+
+def _shared(path: Path) -> bool:
+    """Files every run executes; each optimizer's and model's own files are added per spec."""
+    rel = path.relative_to(_PACKAGE).as_posix()
+    return not (rel.startswith(("optimizers/", "models/")) and rel not in ("optimizers/_base.py",))
+
+
+@lru_cache(maxsize=None)
+def _shared_files() -> frozenset[Path]:
+    return frozenset(p for p in _closure(_PACKAGE / "training.py", _shared) if _shared(p))
 
 
 def _optimizer_file(name: str) -> Path | str:
@@ -44,15 +105,15 @@ def _optimizer_file(name: str) -> Path | str:
 
 
 def fingerprint(spec: RunSpec) -> str:
-    """sha256 of the source files ``spec``'s result depends on."""
-    files = [_PACKAGE / f for f in _SHARED] + [model_source_file(spec.model)]
+    """sha256 of the source files ``spec``'s result depends on (see the module docstring)."""
+    files = set(_shared_files()) | _closure(model_source_file(spec.model))
     optimizer = _optimizer_file(spec.optimizer)
     h = hashlib.sha256()
     if isinstance(optimizer, Path):
-        files.append(optimizer)
+        files |= _closure(optimizer) if optimizer.is_relative_to(_PACKAGE) else {optimizer}
     else:
         h.update(optimizer.encode())
-    for path in sorted(set(files)):
+    for path in sorted(files):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -68,7 +129,7 @@ def select(table: Mapping[str, Any], profile: str) -> Any:
 def results_dir(profile: str, root: Path | None = None) -> Path:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", str(profile)):
         raise ValueError(f"profile={profile!r} is invalid: expected a lowercase name such as 'quick' or 'full'")
-    return (root or RESULTS) / profile
+    return (Path(root) if root is not None else RESULTS) / profile
 
 
 def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], Path]:
@@ -87,37 +148,109 @@ def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], 
     return specs, results_dir(profile, None if root is None else Path(root))
 
 
+def thin_steps(steps: dict[str, list], max_points: int = MAX_STEP_POINTS) -> dict[str, list]:
+    """At most ``max_points`` evenly spread entries of every per-step series (the last kept)."""
+    n = len(steps.get("step", []))
+    if n <= max_points:
+        return steps
+    keep = sorted({round(i * (n - 1) / (max_points - 1)) for i in range(max_points)})
+    return {k: [v[i] for i in keep] if isinstance(v, list) and len(v) == n else v for k, v in steps.items()}
+
+
+def placeholder(spec: RunSpec) -> dict:
+    """A result shaped like :func:`optim.training.train`'s, with made-up constant metrics:
+    what a plan-only execution of a chapter gets for a run it must not train."""
+    meta = info(spec.dataset)
+    n = spec.n_train or meta.train_size
+    steps_per_epoch = math.ceil(n * (1 - spec.validation) / spec.batch_size)
+    lr = dict(spec.hparams).get("lr", registry.entry(spec.optimizer).default_lr) or 0.0
+    extra = {"val_loss": 1.0, "val_acc": 0.5} if spec.validation > 0 else {}
+    logged = list(range(spec.log_every, spec.epochs * steps_per_epoch + 1, spec.log_every))
+    return {"spec": spec.to_dict(), "planned": True, "diverged": False, "diverged_step": None, "wall_time": 0.0,
+            "epochs": [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, test_loss=1.0, test_acc=0.5,
+                            lr=lr, time=0.0, **extra) for e in range(1, spec.epochs + 1)],
+            "steps": {"step": logged, "epoch": [s / steps_per_epoch for s in logged],
+                      "train_loss": [1.0] * len(logged), "lr": [lr] * len(logged)},
+            "provenance": {"device": "planned", "fingerprint": None, "threads": 0}}
+
+
+def _append_jsonl(path: str, records: list[dict]) -> None:
+    with open(path, "a") as f:
+        for record in records:
+            f.write(json.dumps(record, default=str) + "\n")
+
+
+def _status(result: dict | None, spec: RunSpec, current: str, profile: str, root: Path) -> str:
+    """'stored', 'missing' or 'stale' for a stored ``result`` of ``spec`` (see module docstring)."""
+    if result is None:
+        return "missing"
+    stored = result.get("provenance", {}).get("fingerprint")
+    if stored == current:
+        return "stored"
+    if profile != "full" or stored is None:
+        return "stale"
+    from .canary import same_numbers
+
+    return "stored" if same_numbers(spec, stored, current, root) else "stale"
+
+
 def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.PathLike | None = None,
                 progress: bool | None = None) -> list[dict]:
-    """Results of ``specs`` (cached ones read, missing ones trained and stored), in order.
+    """Results of ``specs`` (stored ones read, missing or stale ones trained and stored), in order.
 
     Specs that compute the same thing (equal keys) are trained once, the missing ones in
     parallel worker processes on a CPU (:mod:`optim.executor`); each result is stored as
     soon as it finishes, and a run that raises is reported with its spec after the others
     (:class:`~optim.executor.RunFailed`). Each result's ``spec`` is the requesting spec (so
-    its ``tag`` shows), its ``key`` the cache key.
+    its ``tag`` shows), its ``key`` the cache key, its ``status`` 'stored' or 'stale'.
     """
     from .data import fetch
 
     specs, folder = _check_run_request(list(specs), profile, root)
+    base = folder.parent
     cache = RunCache(folder)
-    keys = [spec.key(fingerprint(spec)) for spec in specs]
-    found: dict[str, dict | None] = {k: cache.get(k) for k in dict.fromkeys(keys)}
-    missing = [k for k, r in found.items() if r is None]
-    if missing:
+    keys = [spec.key() for spec in specs]
+    first: dict[str, RunSpec] = {}
+    for key, spec in zip(keys, specs):
+        first.setdefault(key, spec)  # the first spec of each key, in the order requested
+    prints = {k: fingerprint(spec) for k, spec in first.items()}
+    found: dict[str, dict | None] = {k: cache.get(k) for k in first}
+    status = {k: _status(found[k], first[k], prints[k], profile, base) for k in first}
+    if os.environ.get("OPTIM_REQUEST_LOG"):
+        _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": k, "profile": profile} for k in first])
+    if os.environ.get("OPTIM_PLAN_FILE"):
+        _append_jsonl(os.environ["OPTIM_PLAN_FILE"], [dict(key=k, profile=profile, status=status[k],
+                                                           spec=first[k].to_dict()) for k in first])
+        return [dict(found[k] if status[k] != "missing" else placeholder(spec), spec=spec.to_dict(), key=k,
+                     status=status[k]) for k, spec in zip(keys, specs)]
+    render_only = os.environ.get("OPTIM_RENDER_ONLY") == "1"
+    todo = [k for k in first if status[k] == "missing" or (status[k] == "stale" and not render_only)]
+    if todo and render_only:
+        raise ValueError(f"{len(todo)} {profile}-profile run(s) are not stored and this is a render-only "
+                         f"build; compute them with make run PROFILE={profile} (first: {first[todo[0]]!r})")
+    if todo:
         cache.check_writable()
         cache.remove_orphans()
-        first = {k: spec for k, spec in zip(reversed(keys), reversed(specs))}
-        for dataset in sorted({first[k].dataset for k in missing}):
+        for dataset in sorted({first[k].dataset for k in todo}):
             fetch(dataset)
 
     def store(i: int, result: dict) -> None:  # as each run finishes: finished work is never lost
-        result["key"] = missing[i]
-        cache.put(missing[i], result)
-        found[missing[i]] = result
+        key = todo[i]
+        result["key"] = key
+        result["provenance"]["fingerprint"] = prints[key]
+        if profile == "full":
+            result["steps"] = thin_steps(result["steps"])
+        cache.put(key, result)
+        if profile == "full":
+            from .canary import record
 
-    execute([first[k] for k in missing], store, progress)
-    return [dict(found[k], spec=spec.to_dict()) for k, spec in zip(keys, specs)]  # type: ignore[arg-type]
+            record(first[key], prints[key], base)
+        found[key], status[key] = result, "stored"
+
+    if todo:
+        execute([first[k] for k in todo], store, progress)
+    return [dict(found[k], spec=spec.to_dict(), key=k, status=status[k])  # type: ignore[arg-type]
+            for k, spec in zip(keys, specs)]
 
 
 def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
@@ -141,6 +274,10 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
     frame.attrs["compute_seconds"] = float(sum(r["wall_time"] for r in results))
     frame.attrs["devices"] = sorted({r["provenance"]["device"] for r in results})
     frame.attrs["runs"] = len(results)
+    frame.attrs["stale"] = sum(r.get("status") == "stale" for r in results)
+    frame.attrs["planned"] = sum(bool(r.get("planned")) for r in results)
+    frame.attrs["threads"] = sorted({r["provenance"].get("threads") for r in results if r["provenance"].get("threads")})
+    frame.attrs["precisions"] = sorted({r["spec"].get("precision", "fp32") for r in results})
     return frame
 
 
@@ -149,7 +286,8 @@ def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epo
     """Compute the missing runs of ``specs`` and return all of them as a tidy DataFrame.
 
     ``frame.attrs`` holds ``compute_seconds`` (total training time of the stored results),
-    ``devices`` and ``runs``.
+    ``devices``, ``runs``, ``stale`` (results computed by code whose numbers changed since),
+    ``threads`` and ``precisions``.
     """
     return tidy(run_results(specs, profile, root, progress), level)
 

@@ -139,13 +139,14 @@ class RunSpec:
             out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(self, name)}
         return out
 
-    def key(self, fingerprint: str) -> str:
-        """Cache key: what the run computes and the code fingerprint. Left out: ``device``
-        ('auto' resolves per machine) and ``tag`` (a display label)."""
+    def key(self) -> str:
+        """Cache key: what the run computes. Left out: ``device`` ('auto' resolves per
+        machine) and ``tag`` (a display label). The code that computed a stored result is
+        checked separately (its fingerprint, :mod:`optim.runner`)."""
         payload = self.to_dict()
         payload.pop("device")
         payload.pop("tag")
-        text = json.dumps(payload, sort_keys=True, default=str) + fingerprint
+        text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def replace(self, **changes) -> RunSpec:

@@ -79,7 +79,8 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
     monkeypatch.setattr("optim.training.train", lambda s, **k: calls.append(s) or 1 / 0)
     again = runner.run_many([spec], root=tmp_path, progress=False)  # hit: no training
     assert calls == [] and again["train_loss"].tolist() == first["train_loss"].tolist()
-    # a changed optimizer source gives a new key (miss); other optimizers keep theirs
+    # a changed optimizer source changes that optimizer's fingerprint only, and a quick
+    # result computed by other code is recomputed
     adam = RunSpec("logreg", optimizer="adam", **TINY)
     before = (runner.fingerprint(spec), runner.fingerprint(adam))
     fake = tmp_path / "swats.py"
@@ -89,7 +90,16 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
                         lambda name: fake if name == "swats" else original(name))
     assert runner.fingerprint(spec) != before[0]
     assert runner.fingerprint(adam) == before[1]
-    assert not any("chapters" in str(p) for p in runner._SHARED)
+    with pytest.raises(optim.executor.RunFailed, match="ZeroDivisionError"):
+        runner.run_many([spec], root=tmp_path, progress=False)
+    assert len(calls) == 1
+
+
+def test_the_fingerprint_follows_the_packages_imports_not_the_chapters():
+    files = {p.relative_to(runner._PACKAGE).as_posix() for p in runner._shared_files()}
+    assert {"training.py", "data.py", "schedules.py", "registry.py", "probes.py", "spec.py",
+            "optimizers/_base.py"} <= files
+    assert not files & {"book.py", "plots.py", "analysis.py", "bench.py", "runner.py", "optimizers/swats.py"}
 
 
 def test_corrupted_entry_is_reported_and_recomputed(tmp_path, capsys):

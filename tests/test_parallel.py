@@ -40,7 +40,7 @@ def test_parallel_results_are_identical_to_serial_ones(tmp_path, monkeypatch):
 def test_bf16_and_channels_last_are_chosen_by_the_spec_and_keyed(tmp_path):
     fp32 = RunSpec("cnn", optimizer="adam", **TINY)
     bf16 = fp32.replace(precision="bf16", memory_format="channels_last")
-    assert fp32.key("f") != bf16.key("f")
+    assert fp32.key() != bf16.key()
     a, b = runner.run_results([fp32, bf16], root=tmp_path, progress=False)
     assert (a["provenance"]["precision"], b["provenance"]["precision"]) == ("fp32", "bf16")
     assert b["provenance"]["memory_format"] == "channels_last"

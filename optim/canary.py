@@ -1,0 +1,106 @@
+"""Canaries: did a code change alter the numbers behind stored full-profile results?
+
+A stored result records the fingerprint of the code that computed it
+(:func:`optim.runner.fingerprint`). When that code changes, the result is not thrown away:
+a *canary* — the same configuration (model, optimizer, hyperparameters, schedule, data
+handling) trained for a few steps on a few images, in fp32 on one CPU thread — is run on
+the current code and compared with the canary recorded when the result was stored. The same
+numbers (to ``RTOL``) mean a refactor: the result stays valid. Different numbers mean the
+result is stale.
+
+Recorded canaries live beside the results they vouch for (``<results>/canaries/<fingerprint>.json``,
+committed with them); canaries of the current code computed only to check old results go to
+the dataset cache folder's ``canaries/`` (not committed), so rendering never writes into the
+committed results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .atomic import write_json_atomic
+from .spec import RunSpec
+
+RTOL = 1e-6
+CANARY_SIZE = dict(n_train=96, n_test=32, epochs=1, batch_size=16)
+
+
+def canary_spec(spec: RunSpec) -> RunSpec:
+    """``spec``'s configuration, shrunk to six steps in fp32 on the CPU."""
+    return spec.replace(**CANARY_SIZE, seed=0, validation=0.0, log_every=1, probes=(), evaluation_bugs=(),
+                        precision="fp32", memory_format="contiguous", device="cpu", tag="")
+
+
+def canary_values(spec: RunSpec) -> list[float]:
+    """Every step's training loss and the final test loss and accuracy of ``spec``'s canary."""
+    import torch
+
+    from .training import train
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train(canary_spec(spec), progress=False)
+    finally:
+        torch.set_num_threads(before)
+    last = result["epochs"][-1] if result["epochs"] else {"test_loss": math.nan, "test_acc": math.nan}
+    return [float(v) for v in result["steps"]["train_loss"]] + [last["test_loss"], last["test_acc"]]
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float] | None:
+    cid = canary_spec(spec).key()
+    for folder in folders:
+        values = _read(folder / f"{fingerprint}.json").get(cid)
+        if values is not None:
+            return values
+    return None
+
+
+def record(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
+    """Make sure the canary of ``spec`` under code ``fingerprint`` is recorded beside the results."""
+    folder = Path(results_root) / "canaries"
+    known = _lookup(spec, fingerprint, [folder])
+    if known is not None:
+        return known
+    values = canary_values(spec)
+    path = folder / f"{fingerprint}.json"
+    table = _read(path)
+    table[canary_spec(spec).key()] = values
+    write_json_atomic(path, table, sort_keys=True)
+    return values
+
+
+def _current(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
+    from .data import cache_dir
+
+    local = cache_dir() / "canaries"
+    known = _lookup(spec, fingerprint, [Path(results_root) / "canaries", local])
+    if known is not None:
+        return known
+    values = canary_values(spec)
+    path = local / f"{fingerprint}.json"
+    table = _read(path)
+    table[canary_spec(spec).key()] = values
+    write_json_atomic(path, table, sort_keys=True)
+    return values
+
+
+def same_numbers(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
+    """Whether code ``current`` computes what code ``stored`` computed for ``spec`` (by their canaries).
+
+    False when no canary was recorded for the stored code: nothing vouches for the result."""
+    old = _lookup(spec, stored, [Path(results_root) / "canaries"])
+    if old is None:
+        return False
+    new = _current(spec, current, results_root)
+    return len(old) == len(new) and all(
+        (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12) for a, b in zip(old, new))
