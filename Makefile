@@ -12,7 +12,7 @@ PROFILE ?= quick
 DEVICE ?= auto
 DATASETS ?= mnist fashion-mnist digits
 
-.PHONY: help env data browser test book run bench clean
+.PHONY: help env data browser test book run plan bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are e
 
 run: $(ENV_STAMP)  ## execute one chapter (fetching only the datasets it uses): make run CHAPTER=adam PROFILE=full DEVICE=cuda
 	$(PY) -m optim.book run $(CHAPTER) --profile $(PROFILE) --device $(DEVICE)
+
+plan: $(ENV_STAMP)  ## each chapter's runs (stored, missing, stale) and their estimated time: make plan PROFILE=full [CHAPTER=adam]
+	$(PY) -m optim.book plan $(CHAPTER) --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),full)
 
 bench: $(ENV_STAMP) data  ## measure optimizer steps, training throughput and the whole book; store the table
 	$(PY) -m optim.bench --book

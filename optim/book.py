@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +27,6 @@ from .data import ROOT
 
 BUILD = ROOT / "_build"
 CLAIMS = BUILD / "claims"
-MANIFESTS = ROOT / "data" / "results" / "manifests"
 PROFILES = ("quick", "full")
 DEVICES = ("auto", "cpu", "cuda")
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this scale")
@@ -110,26 +112,48 @@ def dataset_label(dataset: str, n_train=None) -> str:
 
 def header(chapter: str, profile: str, dataset: str, frame=None,
            seconds: float | None = None, devices: list[str] | None = None):
-    """The chapter's header line: profile, dataset, hardware and compute time of its results.
+    """The chapter's header line: profile, dataset, hardware, precision and compute of its results.
 
     ``frame`` is a tidy frame from ``run_many`` or a list of them (their stored compute
-    times add up); without one, ``seconds`` and ``devices`` describe the computation.
+    times add up); without one, ``seconds`` and ``devices`` describe the computation. Stale
+    results (computed by code whose numbers have changed since) are flagged.
     """
     from IPython.display import Markdown
 
     frames = [] if frame is None else (list(frame) if isinstance(frame, (list, tuple)) else [frame])
+    stale = planned = 0
+    precisions: set[str] = set()
+    threads: set[int] = set()
     if frames:
         seconds = sum(f.attrs.get("compute_seconds", 0.0) for f in frames)
         devices = sorted({d for f in frames for d in f.attrs.get("devices", [])})
         runs = sum(f.attrs.get("runs", 0) for f in frames)
+        stale = sum(f.attrs.get("stale", 0) for f in frames)
+        planned = sum(f.attrs.get("planned", 0) for f in frames)
+        precisions = {p for f in frames for p in f.attrs.get("precisions", [])}
+        threads = {t for f in frames for t in f.attrs.get("threads", [])}
     else:
         seconds, devices, runs = seconds or 0.0, devices or [], None
-    hardware = ", ".join(devices) if devices else "this machine (computed while rendering)"
-    text = (f"**Profile:** `{profile}` · **Dataset:** {dataset} · **Hardware:** {hardware} · "
-            f"**Compute:** {seconds:.1f} s" + (f" over {runs} stored runs" if runs else ""))
+    hardware = ", ".join(d for d in devices if d != "planned") or "this machine (computed while rendering)"
+    compute = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.1f} s"
+    parts = [f"**Profile:** `{profile}`", f"**Dataset:** {dataset}", f"**Hardware:** {hardware}"]
+    if precisions:
+        parts.append(f"**Precision:** {', '.join(sorted(precisions))}")
+    if threads:
+        parts.append(f"**Threads per run:** {', '.join(map(str, sorted(threads)))}")
+    parts.append(f"**Compute:** {compute}")
+    text = " · ".join(parts)
+    text += f" over {runs} stored runs" if runs else ""
     if profile == "quick":
         text += (" · *quick profile: small CPU-sized runs, trained while this page was built; "
-                 "the full profile re-runs the experiment at paper-like scale on a GPU.*")
+                 "the full profile re-runs the experiment at paper scale (`make run CHAPTER=" + chapter +
+                 " PROFILE=full`).*")
+    if stale:
+        text += (f"\n\n**Warning: {stale} of {runs} results are stale** — computed by code whose numbers have "
+                 f"changed since (a canary run no longer reproduces them); `make run CHAPTER={chapter} "
+                 "PROFILE=full` recomputes them.")
+    if planned:
+        text += f"\n\n*Plan-only execution: {planned} runs are placeholders, not results.*"
     return Markdown(text)
 
 
@@ -178,8 +202,7 @@ def chapters() -> list[str]:
 
     def walk(node):
         if isinstance(node, dict):
-            if "file" in node:
-                entries.append(node["file"])
+            entries.extend(node[k] for k in ("root", "file") if isinstance(node.get(k), str))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -190,34 +213,59 @@ def chapters() -> list[str]:
     return [Path(e).stem for e in entries if (ROOT / f"{e}.ipynb").exists()]
 
 
+def _results_root() -> Path:
+    from .runner import RESULTS
+
+    return RESULTS
+
+
+def manifest_path(chapter: str) -> Path:
+    return _results_root() / "manifests" / f"{chapter}.json"
+
+
 def stored_profile(chapter: str) -> str:
-    """'full' when the chapter's full-profile runs are all stored, else 'quick'."""
-    manifest = MANIFESTS / f"{chapter}.json"
-    if not manifest.exists():
+    """'full' when the chapter's manifest lists its full-profile runs and all are stored, else 'quick'."""
+    try:
+        keys = json.loads(manifest_path(chapter).read_text())["keys"]
+    except (OSError, ValueError, KeyError):
         return "quick"
-    keys = json.loads(manifest.read_text())["keys"]
-    full = ROOT / "data" / "results" / "full"
-    return "full" if all((full / f"{k}.json.gz").exists() for k in keys) else "quick"
+    full = _results_root() / "full"
+    return "full" if keys and all((full / f"{k}.json.gz").exists() for k in keys) else "quick"
 
 
-def write_manifest(chapter: str, profile: str, frame: pd.DataFrame) -> None:
-    """After a full run, list the chapter's result keys so builds know they are all stored."""
-    if profile != "full":
-        return
-    MANIFESTS.mkdir(parents=True, exist_ok=True)
-    keys = sorted(set(frame["key"].dropna()))
-    previous = MANIFESTS / f"{chapter}.json"
-    if previous.exists():
-        keys = sorted(set(keys) | set(json.loads(previous.read_text())["keys"]))
-    write_json_atomic(previous, {"chapter": chapter, "keys": keys})
+def write_manifest(chapter: str, keys: list[str]) -> Path:
+    """List the keys of a chapter's full-profile runs, once they are all stored: builds then
+    render the chapter from them (and only then)."""
+    return write_json_atomic(manifest_path(chapter), {"chapter": chapter, "keys": sorted(set(keys))})
+
+
+@contextlib.contextmanager
+def _environment(**values: str | None):
+    """Set (or, with None, unset) environment variables for a papermill kernel started inside."""
+    before = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,
-            log: bool = False, parameters: dict | None = None) -> Path:
+            log: bool = False, parameters: dict | None = None, render_only: bool = False) -> Path:
     """Execute one chapter with papermill; return the executed notebook's path.
 
     ``parameters`` sets other names of the chapter's parameters cell; every argument is
-    checked (chapter, profile, device, parameter names) before the kernel starts."""
+    checked (chapter, profile, device, parameter names) before the kernel starts.
+    ``render_only``: train nothing (stored results only; stale ones are shown as such).
+    A full-profile execution that completes writes the chapter's manifest."""
     import papermill
 
     names = chapters()
@@ -239,10 +287,60 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
     out_dir = out_dir or BUILD / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / source.name
-    papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
-                               kernel_name="python3", cwd=str(source.parent), log_output=log,
-                               progress_bar=log)
+    with tempfile.TemporaryDirectory() as tmp:
+        requests = Path(tmp) / "requests.jsonl"
+        with _environment(OPTIM_RENDER_ONLY="1" if render_only else None, OPTIM_REQUEST_LOG=str(requests),
+                          OPTIM_PLAN_FILE=None):
+            papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
+                                       kernel_name="python3", cwd=str(source.parent), log_output=log,
+                                       progress_bar=log)
+        if profile == "full" and not extra:
+            keys = [r["key"] for r in _jsonl(requests) if r["profile"] == "full"]
+            if keys:
+                write_manifest(chapter, keys)
     return target
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plan(names: list[str] | None = None, profile: str = "full"):
+    """Each chapter's runs and their status, from a plan-only execution (nothing trains)."""
+    names = names or chapters()
+    unknown = [n for n in names if n not in chapters()]
+    if unknown:
+        raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
+    return [plan_notebook(ROOT / "chapters" / f"{name}.ipynb", profile) for name in names]
+
+
+def plan_notebook(path: Path, profile: str = "full"):
+    """:func:`plan` for one notebook file: a :class:`~optim.planner.ChapterPlan`."""
+    import nbformat
+    import papermill
+
+    from .planner import ChapterPlan
+    from .spec import RunSpec
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        records, out = Path(tmp) / "plan.jsonl", Path(tmp) / "out.ipynb"
+        with _environment(OPTIM_PLAN_FILE=str(records), OPTIM_REQUEST_LOG=None, OPTIM_RENDER_ONLY=None):
+            try:
+                papermill.execute_notebook(str(path), str(out), parameters=dict(profile=profile, device="auto"),
+                                           kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                                           allow_errors=True)
+            except papermill.PapermillExecutionError:
+                pass
+        errors = sum(o.get("output_type") == "error" for c in nbformat.read(out, as_version=4).cells
+                     for o in c.get("outputs", [])) if out.exists() else 1
+        seen: dict[str, tuple[RunSpec, str]] = {}
+        for r in _jsonl(records):
+            if r["key"] not in seen:
+                seen[r["key"]] = (RunSpec(**r["spec"]), r["status"])
+    return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()], errors)
 
 
 def build(strict: bool = True) -> int:
@@ -262,7 +360,8 @@ def build(strict: bool = True) -> int:
     for chapter in chapters():
         profile = stored_profile(chapter)
         t0 = time.perf_counter()
-        execute(chapter, profile, "auto", src / "chapters")
+        # a chapter with stored full results is rendered from them and never trains
+        execute(chapter, profile, "auto", src / "chapters", render_only=profile == "full")
         print(f"executed {chapter} ({profile}) in {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
     jb = Path(sys.executable).with_name("jupyter-book")
@@ -283,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m optim.book", description="Build or run the book.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="execute every chapter and build the HTML book")
+    planner = sub.add_parser("plan", help="list each chapter's runs (stored, missing, stale) and the time they need")
+    planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
+    planner.add_argument("--profile", default="full", choices=PROFILES)
     run = sub.add_parser("run", help="execute one chapter with papermill")
     run.add_argument("chapter", nargs="?", default="")
     run.add_argument("--profile", default="quick", choices=PROFILES)
@@ -292,6 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "build":
         return build()
+    if args.command == "plan":
+        from .planner import render
+
+        try:
+            print(render(plan(args.chapters, args.profile)))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0
     if not args.chapter:
         parser.error(f"CHAPTER is required; valid chapters: {', '.join(chapters())}")
     try:

@@ -1,0 +1,212 @@
+"""The cost planner: what a chapter's runs cost on this machine, before training any of them.
+
+``python -m optim.book plan [CHAPTER ...] --profile full`` (``make plan``) executes each
+chapter in plan-only mode (:mod:`optim.runner`'s ``OPTIM_PLAN_FILE``: every ``run_many`` call
+records its specs and their status — stored, missing, stale — and gets placeholder results,
+so the whole notebook runs in seconds), then estimates the time of the missing and stale runs
+from a short measured throughput per model configuration (:func:`throughput`), measured with
+as many concurrent workers as :mod:`optim.executor` would use, so the estimate includes what
+the workers cost each other. Measurements are kept per machine in
+``data/results/bench/throughput.json``; a GPU's, if one was ever measured there, gives a
+second estimate.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .atomic import write_json_atomic
+from .data import ROOT, info
+from .spec import RunSpec
+
+THROUGHPUT_FILE = ROOT / "data" / "results" / "bench" / "throughput.json"
+EVAL_BATCH = 2000
+
+
+def machine() -> str:
+    """This machine as the planner names it: CPU model, usable cores, torch version."""
+    from .executor import cores
+
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {name}, {cores()} cores, torch {torch.__version__.split('+')[0]}"
+
+
+def config_key(spec: RunSpec) -> str:
+    """What throughput depends on: model and its options, input shape, classes, batch size,
+    precision, memory layout."""
+    meta = info(spec.dataset)
+    args = ",".join(f"{k}={v}" for k, v in spec.model_args)
+    return (f"{spec.model}({args}) {'x'.join(map(str, meta.shape))} c{meta.num_classes} "
+            f"b{spec.batch_size} {spec.precision} {spec.memory_format}")
+
+
+def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str, float]:
+    """Images/s of training steps (Adam) and of evaluation, on random images, one process."""
+    from torch.nn import functional as F
+
+    from .models import build_model
+
+    torch.set_num_threads(threads)
+    meta = info(spec.dataset)
+    model = build_model(spec.model, meta.shape, meta.num_classes, **dict(spec.model_args))
+    channels_last = spec.memory_format == "channels_last"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    amp = spec.precision == "bf16"
+
+    def batch(n):
+        x = torch.randn(n, *meta.shape)
+        return (x.contiguous(memory_format=torch.channels_last) if channels_last else x,
+                torch.randint(0, meta.num_classes, (n,)))
+
+    x, y = batch(spec.batch_size)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        loss = F.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    done = 0
+    while done < train_steps or time.perf_counter() - start < 1.0:
+        step()
+        done += 1
+    train_rate = done * spec.batch_size / (time.perf_counter() - start)
+    xe, _ = batch(min(EVAL_BATCH, 512))
+    model.eval()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        model(xe)
+        start = time.perf_counter()
+        rounds = 0
+        while rounds < 2 or time.perf_counter() - start < 0.5:
+            model(xe)
+            rounds += 1
+    eval_rate = rounds * len(xe) / (time.perf_counter() - start)
+    return {"train_images_per_s": train_rate, "eval_images_per_s": eval_rate}
+
+
+def throughput(spec: RunSpec, refresh: bool = False) -> dict[str, float]:
+    """Measured (or stored) images/s of ``spec``'s configuration on this machine, with the
+    executor's thread count per run and its number of workers busy at once."""
+    from .executor import threads_per_run, workers
+
+    table = _read()
+    here = table.setdefault(machine(), {})
+    key = config_key(spec)
+    if key in here and not refresh:
+        return here[key]
+    n = workers(10**6)
+    probe = spec.replace(device="cpu")
+    if n > 1:
+        from joblib import Parallel, delayed
+
+        rates = Parallel(n_jobs=n, backend="loky")(delayed(_measure_one)(probe, threads_per_run()) for _ in range(n))
+    else:
+        rates = [_measure_one(probe, threads_per_run())]
+    here[key] = {k: sum(r[k] for r in rates) / len(rates) for k in rates[0]} | {"workers": n}
+    write_json_atomic(THROUGHPUT_FILE, table, sort_keys=True)
+    return here[key]
+
+
+def _read() -> dict:
+    import json
+
+    try:
+        return json.loads(THROUGHPUT_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_seconds(spec: RunSpec, rates: dict[str, float]) -> float:
+    """Estimated seconds of one run: its training images and its evaluations at ``rates``."""
+    meta = info(spec.dataset)
+    n_train = spec.n_train or meta.train_size
+    n_val = round(n_train * spec.validation)
+    n_fit = n_train - n_val
+    steps = math.ceil(n_fit / spec.batch_size) * spec.epochs
+    evaluated = spec.epochs * ((spec.n_test or meta.test_size) + n_val)
+    return steps * spec.batch_size / rates["train_images_per_s"] + evaluated / rates["eval_images_per_s"]
+
+
+@dataclass
+class ChapterPlan:
+    chapter: str
+    profile: str
+    specs: list[RunSpec]
+    status: list[str]
+    errors: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(s == status for s in self.status)
+
+    def todo(self) -> list[RunSpec]:
+        return [spec for spec, s in zip(self.specs, self.status) if s != "stored"]
+
+    def estimate_hours(self, measure: bool = True) -> float | None:
+        """Wall-clock hours of the missing and stale runs with the executor's workers."""
+        from .executor import workers
+
+        todo = self.todo()
+        if not todo:
+            return 0.0
+        table = _read().get(machine(), {})
+        seconds = 0.0
+        for spec in todo:
+            rates = throughput(spec) if measure else table.get(config_key(spec))
+            if rates is None:
+                return None
+            seconds += run_seconds(spec, rates)
+        return seconds / workers(len(todo)) / 3600
+
+    def gpu_estimate_hours(self) -> float | None:
+        """Hours on a GPU measured earlier on some machine (runs one at a time), if any."""
+        table = _read()
+        gpus = [name for name in table if name.startswith("GPU")]
+        if not self.todo():
+            return 0.0
+        if not gpus:
+            return None
+        rates = table[gpus[0]]
+        try:
+            return sum(run_seconds(s, rates[config_key(s)]) for s in self.todo()) / 3600
+        except KeyError:
+            return None
+
+
+def render(plans: list[ChapterPlan]) -> str:
+    """The planner's table (Markdown)."""
+    lines = [f"machine: {machine()}", "",
+             "| chapter | profile | runs | stored | missing | stale | estimate here (h) | estimate on a GPU (h) |",
+             "|---|---|---|---|---|---|---|---|"]
+    total = 0.0
+    for p in plans:
+        here = p.estimate_hours()
+        gpu = p.gpu_estimate_hours()
+        total += here or 0.0
+        note = f" ({p.errors} cell errors in plan mode: the plan may be incomplete)" if p.errors else ""
+        lines.append(f"| {p.chapter}{note} | {p.profile} | {len(p.specs)} | {p.count('stored')} | {p.count('missing')} | "
+                     f"{p.count('stale')} | {'?' if here is None else f'{here:.2f}'} | "
+                     f"{'—' if gpu is None else f'{gpu:.2f}'} |")
+    lines.append(f"| **all** | | {sum(len(p.specs) for p in plans)} | {sum(p.count('stored') for p in plans)} | "
+                 f"{sum(p.count('missing') for p in plans)} | {sum(p.count('stale') for p in plans)} | "
+                 f"**{total:.2f}** | |")
+    return "\n".join(lines)

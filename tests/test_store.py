@@ -1,0 +1,153 @@
+"""Stored results that survive: a refactor keeps full results valid, a numeric change marks
+them stale, a completed full chapter writes its manifest, and the planner counts a chapter's
+runs without training them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import optim
+from optim import book, runner, training
+from optim.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(dataset="digits", epochs=1, batch_size=32, n_train=128, n_test=40)
+
+
+@pytest.fixture
+def stored_full(tmp_path):
+    spec = RunSpec("logreg", optimizer="swats", hparams=dict(lr=2e-3), **TINY)
+    (result,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    canaries = list((tmp_path / "canaries").glob("*.json"))
+    assert len(canaries) == 1 and result["provenance"]["fingerprint"] == canaries[0].stem
+    return spec, result
+
+
+@pytest.fixture
+def edited_optimizer_file(tmp_path, monkeypatch):
+    """The SWATS source edited (a comment): a new fingerprint for SWATS runs."""
+    fake = tmp_path / "swats.py"
+    fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# a refactor\n")
+    original = runner._optimizer_file
+    monkeypatch.setattr(runner, "_optimizer_file", lambda name: fake if name == "swats" else original(name))
+    monkeypatch.setenv("OPTIM_DATA_DIR", str(tmp_path / "cache"))  # canaries of the new code go here
+    from optim import data
+
+    for name in ("digits",):  # the dataset itself stays reachable from the real cache
+        data._arrays(name)
+
+
+def _trained(monkeypatch) -> list[RunSpec]:
+    calls = []
+    real = training.train
+    monkeypatch.setattr("optim.training.train", lambda spec, **kw: calls.append(spec) or real(spec, **kw))
+    return calls
+
+
+def test_a_refactor_keeps_stored_full_results(stored_full, edited_optimizer_file, tmp_path, monkeypatch):
+    spec, result = stored_full
+    assert runner.fingerprint(spec) != result["provenance"]["fingerprint"]
+    calls = _trained(monkeypatch)
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == "stored" and again["epochs"] == result["epochs"]
+    assert all(c.n_train == 96 for c in calls)  # only the canary ran, not the run itself
+
+
+def test_a_numeric_change_marks_stored_results_stale(stored_full, edited_optimizer_file, tmp_path, monkeypatch):
+    spec, result = stored_full
+    real = training._normalize
+    monkeypatch.setattr(training, "_normalize", lambda x, mean, std: real(x, mean, std) * 1.01)
+    calls = _trained(monkeypatch)
+    monkeypatch.setenv("OPTIM_RENDER_ONLY", "1")
+    frame = runner.run_many([spec], profile="full", root=tmp_path, progress=False)
+    assert frame.attrs["stale"] == 1 and all(c.n_train == 96 for c in calls)  # shown as stale, not trained
+    assert "are stale" in book.header("x", "full", "digits", frame).data
+    monkeypatch.delenv("OPTIM_RENDER_ONLY")
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == "stored" and any(c.n_train == 128 for c in calls)  # recomputed
+    assert again["epochs"][0]["train_loss"] != result["epochs"][0]["train_loss"]
+
+
+def test_a_full_result_without_a_recorded_canary_is_stale(stored_full, edited_optimizer_file, tmp_path):
+    spec, _ = stored_full
+    for path in (tmp_path / "canaries").glob("*.json"):
+        path.unlink()
+    assert runner.run_results([spec], profile="full", root=tmp_path, progress=False)[0]["status"] == "stored"
+    # it was recomputed (stale without a canary), and now has a canary of its own again
+    assert list((tmp_path / "canaries").glob("*.json"))
+
+
+def test_render_only_never_trains_a_missing_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIM_RENDER_ONLY", "1")
+    calls = _trained(monkeypatch)
+    with pytest.raises(ValueError, match="not stored and this is a render-only build"):
+        runner.run_many([RunSpec("logreg", optimizer="adam", **TINY)], profile="full", root=tmp_path)
+    assert calls == []
+
+
+def test_full_step_logs_are_thinned_when_stored(tmp_path):
+    spec = RunSpec("logreg", optimizer="adam", log_every=1, **{**TINY, "n_train": 1200, "batch_size": 2})
+    (result,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    steps = result["steps"]
+    assert len(steps["step"]) == runner.MAX_STEP_POINTS and steps["step"][-1] == 600
+    assert len(steps["train_loss"]) == len(steps["lr"]) == runner.MAX_STEP_POINTS
+
+
+def _tiny_chapter(folder: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "quick"\ndevice = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "from optim import book\nfrom optim.runner import run_many\nfrom optim.spec import RunSpec\n"
+        "book.check_parameters(profile, device, None)\n"
+        f"specs = [RunSpec('logreg', optimizer='adam', seed=s, **{TINY!r}) for s in range(3)]\n"
+        "frame = run_many(specs, profile=profile, progress=False)\n"
+        "assert (frame.groupby('seed').size() == 1).all()")
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    (folder / "chapters").mkdir(parents=True)
+    path = folder / "chapters" / "tiny.ipynb"
+    nbformat.write(nb, path)
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: chapters/tiny\n")
+    return path
+
+
+def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypatch):
+    path = _tiny_chapter(tmp_path / "book")
+    results = tmp_path / "results"
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))
+    monkeypatch.setattr(runner, "RESULTS", results)
+    runner.run_many([RunSpec("logreg", optimizer="adam", seed=0, **TINY)], profile="full", progress=False)
+    monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
+    plan = book.plan_notebook(path, "full")
+    assert plan.errors == 0 and len(plan.specs) == 3
+    assert sorted(plan.status) == ["missing", "missing", "stored"]
+    assert len(list((results / "full").glob("*.json.gz"))) == 1  # nothing trained
+    hours = plan.estimate_hours()
+    assert 0 < hours < 0.01
+    assert json.loads((tmp_path / "throughput.json").read_text())  # the measurement is kept
+    from optim.planner import render
+
+    table = render([plan])
+    assert "| tiny | full | 3 | 1 | 2 | 0 |" in table
+
+
+def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_path, monkeypatch):
+    root = tmp_path / "book"
+    _tiny_chapter(root)
+    results = tmp_path / "results"
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))
+    monkeypatch.setattr(runner, "RESULTS", results)
+    monkeypatch.setattr(book, "ROOT", root)
+    assert book.stored_profile("tiny") == "quick"
+    book.execute("tiny", "full", out_dir=tmp_path / "out")
+    manifest = json.loads((results / "manifests" / "tiny.json").read_text())
+    assert len(manifest["keys"]) == 3 and book.stored_profile("tiny") == "full"
+    book.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
+    (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()
+    assert book.stored_profile("tiny") == "quick"
