@@ -17,6 +17,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make shared results unreadable to others
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -26,6 +27,12 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None], *,
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, prefix: str | None = None) -> Path:

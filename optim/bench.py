@@ -10,6 +10,8 @@
   with like;
 * **training throughput**: images per second and seconds per epoch of each model through
   the book's own training loop (:func:`optim.training.train`);
+* **the training engine** (CPU): bf16, channels_last and parallel runs against the fp32
+  single-run engine and a plain PyTorch loop (:mod:`optim.enginebench`);
 * **the whole book** (``--book``): ``python -m optim.book build`` on an empty results folder.
 
 It prints a table and writes ``data/results/bench/<device kind>.json`` atomically; the
@@ -278,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                         "rows": step_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats, args.optimizers)},
               "paths": path_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats),
               "throughput": throughput(device, models, n_train)}
+    if device.type == "cpu":
+        from .enginebench import engine_benchmark
+
+        result["engine"] = (engine_benchmark({"logreg": "digits"}, 128, 64, 1) if args.smoke else
+                            engine_benchmark({"cnn": "mnist", "resnet20": "mnist", "mlp": "mnist"}, 4000, 2000, 2))
     if args.book:
         result["book"] = book_time()
     path = write(result, out)
@@ -289,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result["paths"], ["optimizer", "single_ms", "foreach_ms", "foreach_over_single", "default"]))
     print("\ntraining throughput (book training loop, Adam):")
     print(table(result["throughput"], ["model", "dataset", "n_train", "epoch_s", "images_per_s"]))
+    if "engine" in result:
+        engine = result["engine"]
+        print(f"\ntraining engine, full loop with evaluation ({engine['n_train']} images, {engine['epochs']} epochs; "
+              f"bf16 matmul peak {engine['matmul_peak_gflops']['bf16']:.0f} GFLOP/s):")
+        print(table(engine["rows"], ["model", "precision", "runs_at_once", "baseline_img_s", "plain_img_s",
+                                     "engine_img_s", "engine_over_baseline", "engine_over_plain", "target", "met",
+                                     "share_of_bf16_peak"]))
     if "book" in result:
         book = result["book"]
         print(f"\nwhole book, quick profile, empty cache: {book['seconds']:.0f} s (target 480 s); "

@@ -7,7 +7,7 @@ so the whole notebook runs in seconds), then estimates the time of the missing a
 from a short measured throughput per model configuration (:func:`throughput`), measured with
 as many concurrent workers as :mod:`optim.executor` would use, so the estimate includes what
 the workers cost each other. Measurements are kept per machine in
-``data/results/bench/throughput.json``; a GPU's, if one was ever measured there, gives a
+``data/results/plan/throughput.json``; a GPU's, if one was ever measured there, gives a
 second estimate.
 """
 
@@ -25,7 +25,7 @@ from .atomic import write_json_atomic
 from .data import ROOT, info
 from .spec import RunSpec
 
-THROUGHPUT_FILE = ROOT / "data" / "results" / "bench" / "throughput.json"
+THROUGHPUT_FILE = ROOT / "data" / "results" / "plan" / "throughput.json"
 EVAL_BATCH = 2000
 
 
