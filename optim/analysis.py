@@ -82,3 +82,16 @@ def accuracy_resolution(accuracy: float, n_test: int) -> float:
         raise ValueError(f"accuracy={accuracy!r}, n_test={n_test!r} is invalid: expected an accuracy "
                          "in [0, 1] and n_test >= 1")
     return 2.0 * float(np.sqrt(accuracy * (1.0 - accuracy) / n_test))
+
+
+def per_seed(frame: pd.DataFrame, by: str, metric: str, diverged: float | None = None) -> dict:
+    """``{value of by: array of the final metric, one per run (seed)}``, the input of
+    :func:`optim.verdicts.compare`. Diverged runs get ``diverged`` (default: inf for losses,
+    0 for accuracies)."""
+    ends = last(frame).copy()
+    if diverged is None:
+        diverged = 0.0 if metric.endswith("acc") else np.inf
+    if "diverged" in ends:
+        ends.loc[ends["diverged"].astype(bool), metric] = diverged
+    ends[metric] = ends[metric].fillna(diverged)
+    return {name: group[metric].to_numpy(dtype=float) for name, group in ends.groupby(by, sort=False)}

@@ -29,7 +29,6 @@ BUILD = ROOT / "_build"
 CLAIMS = BUILD / "claims"
 PROFILES = ("quick", "full")
 DEVICES = ("auto", "cpu", "cuda")
-VERDICTS = ("reproduced", "partly", "not reproduced", "not testable at this scale")
 
 
 # --- inside a chapter ------------------------------------------------------------------------
@@ -167,24 +166,42 @@ def show_source(obj) -> object:
 
 
 def verdict(measured_ok: bool, partly: bool = False) -> str:
+    """Deprecated hand-made verdict, kept for chapters not yet judged by :mod:`optim.verdicts`."""
     return "reproduced" if measured_ok else ("partly" if partly else "not reproduced")
 
 
 def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
-    """Record and return a chapter's claims table (claim, measurement, verdict).
+    """Record and return a chapter's claims table.
 
-    Each row needs ``claim``, ``measured`` and ``verdict`` (one of VERDICTS). The table is
-    saved to ``_build/claims/<chapter>.json``, where the scoreboard collects it.
+    Rows come from :func:`optim.verdicts.claim` / :func:`~optim.verdicts.untestable` (the
+    compared numbers, effects with intervals, seeds, profile and verdict; stored as numbers
+    in ``_build/claims/<chapter>.json``, where the scoreboard collects them). Older rows with
+    only ``claim``, ``measured`` and ``verdict`` are still accepted.
     """
+    from .verdicts import VERDICTS
+
     for row in rows:
         missing = {"claim", "measured", "verdict"} - set(row)
         if missing:
             raise ValueError(f"claims row {row!r} lacks {sorted(missing)}")
         if row["verdict"] not in VERDICTS:
             raise ValueError(f"verdict={row['verdict']!r} is invalid: expected one of {VERDICTS}")
-    table = pd.DataFrame(rows)[["claim", "measured", "verdict"]]
+        row.setdefault("profile", profile)
+        row.setdefault("seeds", "")
     write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
-    return table
+    table = pd.DataFrame(rows)[["claim", "measured", "seeds", "profile", "verdict"]]
+    return table.style.format({"verdict": badge}).hide(axis="index")
+
+
+BADGES = {"reproduced": ("✔", "#1a7f37"), "partly": ("◐", "#9a6700"), "not reproduced": ("✘", "#cf222e"),
+          "inconclusive": ("?", "#57606a"), "not testable at this scale": ("–", "#6e7781")}
+
+
+def badge(verdict: str) -> str:
+    """A verdict as a coloured badge whose symbol and words read without colour too."""
+    symbol, colour = BADGES[verdict]
+    return (f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;color:white;'
+            f'background:{colour};font-weight:600;white-space:nowrap">{symbol} {verdict}</span>')
 
 
 def collected_claims() -> list[dict]:
