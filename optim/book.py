@@ -194,7 +194,7 @@ def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
 
 
 BADGES = {"reproduced": ("✔", "#1a7f37"), "partly": ("◐", "#9a6700"), "not reproduced": ("✘", "#cf222e"),
-          "inconclusive": ("?", "#57606a"), "not testable at this scale": ("–", "#6e7781")}
+          "inconclusive": ("?", "#0969da"), "not testable at this scale": ("–", "#6e7781")}
 
 
 def badge(verdict: str) -> str:
