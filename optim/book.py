@@ -356,7 +356,7 @@ def plan_notebook(path: Path, profile: str = "full"):
         seen: dict[str, tuple[RunSpec, str]] = {}
         for r in _jsonl(records):
             if r["key"] not in seen:
-                seen[r["key"]] = (RunSpec(**r["spec"]), r["status"])
+                seen[r["key"]] = (RunSpec.from_stored(r["spec"]), r["status"])
     return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()], errors)
 
 

@@ -129,6 +129,20 @@ class RunSpec:
         if not isinstance(self.tag, str):
             bad("tag", self.tag, "a string")
 
+    @classmethod
+    def from_stored(cls, record: dict) -> RunSpec:
+        """The spec of a stored ``to_dict()`` record, without re-validating it: its optimizer
+        may have been registered only in the process that recorded it (a notebook cell)."""
+        spec = object.__new__(cls)
+        for field in dataclasses.fields(cls):
+            value = record.get(field.name, field.default)
+            if field.name in ("hparams", "schedule_args", "model_args"):
+                value = _freeze(value)
+            elif field.name in ("probes", "evaluation_bugs"):
+                value = (value,) if isinstance(value, str) else tuple(value)
+            object.__setattr__(spec, field.name, value)
+        return spec
+
     @property
     def hyperparameters(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.hparams}
