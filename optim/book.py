@@ -315,7 +315,24 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
             keys = [r["key"] for r in _jsonl(requests) if r["profile"] == "full"]
             if keys:
                 write_manifest(chapter, keys)
+    _hide_injected_parameters(target)
     return target
+
+
+def _hide_injected_parameters(notebook: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the page shows the chapter's
+    own parameters cell once, not a second copy with the values it ran with (the header says those)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+            changed = True
+    if changed:
+        nbformat.write(nb, notebook)
 
 
 def _jsonl(path: Path) -> list[dict]:

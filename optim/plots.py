@@ -9,6 +9,27 @@ import seaborn as sns
 
 sns.set_theme(style="whitegrid", context="notebook")
 CI = ("ci", 95)
+BAND = "shaded bands: 95% bootstrap confidence interval of the mean over seeds"
+
+# One colour per optimizer in every chapter (registry names). Families share hues: the SGD
+# family blues, the adaptive classics greens, Adam's family oranges/reds, decoupled and
+# switching methods purples/browns.
+OPTIMIZER_COLOURS = {
+    "sgd": "#6baed6", "momentum": "#2171b5", "nesterov": "#08306b",
+    "adagrad": "#74c476", "rmsprop": "#238b45", "adadelta": "#00441b",
+    "adam": "#e6550d", "adamax": "#fd8d3c", "amsgrad": "#a63603", "nadam": "#d94801",
+    "adamw": "#756bb1", "sgdw": "#9e9ac8", "swats": "#8c510a", "ndadam": "#c51b7d",
+}
+_EXTRA = ["#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#393b79", "#637939"]
+
+
+def palette(names) -> dict[str, str]:
+    """Colours for optimizer ``names``: the book's fixed colour for a registered optimizer,
+    then distinct extra colours for others (an optimizer added in a notebook)."""
+    out, extra = {}, iter(_EXTRA * 10)
+    for name in names:
+        out[name] = OPTIMIZER_COLOURS.get(name) or next(extra)
+    return out
 
 
 def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | None = None,
@@ -16,6 +37,8 @@ def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | 
     """Mean of ``y`` over seeds against ``x``, one line per ``hue`` (and ``style``), with a
     bootstrapped 95% confidence band; diverged stretches are simply absent."""
     ax = ax or plt.gca()
+    if hue == "optimizer" and "palette" not in kwargs:
+        kwargs["palette"] = palette(frame[hue].unique())
     sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=CI, n_boot=200, seed=0,
                  ax=ax, **kwargs)
     if logy:

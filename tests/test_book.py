@@ -94,3 +94,32 @@ def test_notebooks_are_committed_without_outputs():
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one parameters cell"
         assert re.search(r'^profile = "quick"', tagged[0].source, re.M)
+
+
+def test_every_chapter_can_install_the_package_on_colab_or_binder():
+    import nbformat
+    import tomllib
+    import yaml
+
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    for path in (ROOT / "chapters").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert 'find_spec("optim") is None' in first.source, path.name
+        assert f'%pip install --quiet "{package} @ git+{repository}@main"' in first.source, path.name
+        assert "hide-cell" in first.metadata.get("tags", [])
+
+
+def test_set_up_code_is_collapsed_and_the_injected_parameters_are_not_shown(built_book):
+    import nbformat
+
+    for chapter in book.chapters():
+        nb = nbformat.read(ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "hide-cell" in code[1].metadata["tags"] and "hide-input" in code[2].metadata["tags"], chapter
+        executed = nbformat.read(ROOT / "_build" / "src" / "chapters" / f"{chapter}.ipynb", as_version=4)
+        injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert all("remove-cell" in c.metadata["tags"] for c in injected), chapter
+    for chapter in book.chapters():  # papermill's injected cell starts with this comment
+        assert "# Parameters" not in (HTML / "chapters" / f"{chapter}.html").read_text(), chapter
