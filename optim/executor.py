@@ -9,7 +9,8 @@ trains alone or beside others — and ``workers()`` runs go at once so the total
 oversubscribe the cores. On CUDA the runs go one after another in this process.
 
 ``OPTIM_THREADS_PER_RUN`` (default 1) and ``OPTIM_WORKERS`` (default: cores // threads)
-override the choice.
+override the choice. ``OPTIM_EXECUTOR=ray`` sends the runs to a Ray cluster instead
+(:mod:`optim.ray_executor`); ``local`` (the default) is what is described above.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+EXECUTORS = ("local", "ray")
+
+
+def executor_name() -> str:
+    """The executor ``OPTIM_EXECUTOR`` names (default ``local``); a one-line error otherwise."""
+    name = os.environ.get("OPTIM_EXECUTOR") or "local"
+    if name not in EXECUTORS:
+        raise ValueError(f"OPTIM_EXECUTOR={name!r} is invalid: expected one of {', '.join(EXECUTORS)}")
+    if name == "ray":
+        from .ray_executor import _ray
+
+        _ray()  # not installed: say how to install it, before any work
+    return name
 
 
 def threads_per_run() -> int:
@@ -95,11 +111,17 @@ def execute(specs: list[RunSpec], on_result: Callable[[int, dict], None], progre
 
     failures: list[tuple[RunSpec, str]] = []
     threads = threads_per_run()
-    parallel = len(specs) > 1 and workers(len(specs)) > 1 and \
-        all(spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()) for spec in specs)
+    if executor_name() == "ray":
+        from .ray_executor import results as ray_results
+
+        finished = ray_results(specs, threads)
+    else:
+        parallel = len(specs) > 1 and workers(len(specs)) > 1 and \
+            all(spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()) for spec in specs)
+        finished = _results(specs, threads, parallel)
     bar = tqdm(total=len(specs), desc="runs", unit="run", disable=None if progress is None else not progress)
     try:
-        for i, (result, error) in _results(specs, threads, parallel):
+        for i, (result, error) in finished:
             if error is not None:
                 failures.append((specs[i], error))
                 bar.write(f"run failed: {specs[i]!r}: {error}")

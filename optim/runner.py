@@ -141,10 +141,12 @@ def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], 
     for spec in specs:
         if not isinstance(spec, RunSpec):
             raise TypeError(f"run_many expects RunSpec objects, got {type(spec).__name__}")
+    from .executor import executor_name
     from .training import resolve_device
 
-    for device in sorted({spec.device for spec in specs}):
-        resolve_device(device)  # 'cuda' without CUDA fails here, not after other runs
+    if executor_name() == "local":  # on a cluster, the workers' devices count, not this machine's
+        for device in sorted({spec.device for spec in specs}):
+            resolve_device(device)  # 'cuda' without CUDA fails here, not after other runs
     return specs, results_dir(profile, None if root is None else Path(root))
 
 
