@@ -25,6 +25,12 @@ other side, and is **inconclusive** otherwise. A claim's verdict:
 * ``inconclusive`` — none contradicts it but not all support it: the seeds cannot tell;
 * ``not testable at this scale`` — the data cannot address the claim at all (stated with a
   reason, :func:`untestable`).
+
+Some claims are about deterministic quantities — a 2-D trajectory, the steady state of an
+update rule, a constraint the optimizer enforces — where seeds add no noise. They are judged
+by :func:`observe`: a measured value against a stated threshold, which supports or
+contradicts the claim (never inconclusive), and they combine with comparisons by the same
+verdict rule.
 """
 
 from __future__ import annotations
@@ -65,6 +71,30 @@ class Comparison:
         what = "ratio" if self.kind == "ratio" else "difference"
         return (f"{self.a} {self.a_mean:.{digits}g} {sign} {self.b} {self.b_mean:.{digits}g}: {what} "
                 f"{self.effect:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] → {self.outcome}")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A deterministic measurement against a threshold (see the module docstring)."""
+
+    what: str
+    value: float
+    direction: str  # "less" or "greater": the claim holds when value < or > threshold
+    threshold: float
+    outcome: str
+
+    def text(self, digits: int = 3) -> str:
+        sign = "<" if self.direction == "less" else ">"
+        return f"{self.what} {self.value:.{digits}g} (claim: {sign} {self.threshold:.{digits}g}) → {self.outcome}"
+
+
+def observe(what: str, value: float, direction: str, threshold: float) -> Observation:
+    """A deterministic quantity ``value`` that supports the claim when it is ``direction``
+    (``less``/``greater``) than ``threshold`` and contradicts it otherwise."""
+    if direction not in ("less", "greater"):
+        raise ValueError(f"direction={direction!r} is invalid: expected 'less' or 'greater'")
+    holds = value < threshold if direction == "less" else value > threshold
+    return Observation(what, float(value), direction, float(threshold), "supports" if holds else "contradicts")
 
 
 def welch_interval(a, b, kind: str = "ratio", confidence: float = 0.95) -> tuple[float, float, float]:
@@ -124,7 +154,7 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str = "l
                       outcome)
 
 
-def verdict(comparisons: list[Comparison]) -> str:
+def verdict(comparisons: list[Comparison | Observation]) -> str:
     """The claim's verdict from its comparisons (see the module docstring)."""
     if not comparisons:
         raise ValueError("a claim needs at least one comparison; use untestable() for none")
@@ -136,11 +166,12 @@ def verdict(comparisons: list[Comparison]) -> str:
     return "partly" if "supports" in outcomes else "not reproduced"
 
 
-def claim(text: str, comparisons: list[Comparison], profile: str, section: str = "", note: str = "") -> dict:
+def claim(text: str, comparisons: list[Comparison | Observation], profile: str, section: str = "",
+          note: str = "") -> dict:
     """A claims-table row judged by the rule: the numbers, effects, intervals, seeds, verdict."""
-    seeds = sorted({c.n_a for c in comparisons} | {c.n_b for c in comparisons})
+    seeds = sorted({n for c in comparisons if isinstance(c, Comparison) for n in (c.n_a, c.n_b)})
     return {"claim": text, "verdict": verdict(comparisons), "profile": profile, "section": section,
-            "seeds": seeds[0] if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}",
+            "seeds": ("deterministic" if not seeds else seeds[0] if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"),
             "measured": "; ".join(c.text() for c in comparisons) + (f". {note}" if note else ""),
             "comparisons": [asdict(c) for c in comparisons]}
 

@@ -72,3 +72,13 @@ def test_claim_rows_carry_the_numbers_and_an_untestable_claim_its_reason():
 def test_bad_comparisons_are_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_deterministic_observation_supports_or_contradicts_and_combines_with_comparisons():
+    holds = verdicts.observe("steady step / Λg", 1.0000, "greater", 0.95)
+    fails = verdicts.observe("steady step / Λg", 0.1099, "greater", 0.95)
+    assert (holds.outcome, fails.outcome) == ("supports", "contradicts")
+    row = verdicts.claim("c", [holds, verdicts.compare("A", A, "B", B, "loss")], "quick")
+    assert row["verdict"] == "reproduced" and row["seeds"] == "4–5"
+    assert verdicts.claim("c", [fails], "quick")["seeds"] == "deterministic"
+    assert verdicts.verdict([holds, fails]) == "partly"
