@@ -165,29 +165,30 @@ def show_source(obj) -> object:
     return Markdown(f"`{where}`\n\n```python\n{source}\n```")
 
 
-def verdict(measured_ok: bool, partly: bool = False) -> str:
-    """Deprecated hand-made verdict, kept for chapters not yet judged by :mod:`optim.verdicts`."""
-    return "reproduced" if measured_ok else ("partly" if partly else "not reproduced")
-
-
 def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
     """Record and return a chapter's claims table.
 
-    Rows come from :func:`optim.verdicts.claim` / :func:`~optim.verdicts.untestable` (the
-    compared numbers, effects with intervals, seeds, profile and verdict; stored as numbers
-    in ``_build/claims/<chapter>.json``, where the scoreboard collects them). Older rows with
-    only ``claim``, ``measured`` and ``verdict`` are still accepted.
+    Rows must come from :func:`optim.verdicts.claim` / :func:`~optim.verdicts.untestable`
+    (the compared numbers, effects with intervals, seeds, profile and verdict; stored as
+    numbers in ``_build/claims/<chapter>.json``, where the scoreboard collects them): a row
+    whose verdict was made by hand is refused.
     """
-    from .verdicts import VERDICTS
+    from .verdicts import VERDICTS, verdict
 
     for row in rows:
-        missing = {"claim", "measured", "verdict"} - set(row)
+        missing = {"claim", "measured", "verdict", "comparisons", "seeds", "profile"} - set(row)
         if missing:
-            raise ValueError(f"claims row {row!r} lacks {sorted(missing)}")
+            raise ValueError(f"claims row {row.get('claim', row)!r} lacks {sorted(missing)}: make rows with "
+                             "optim.verdicts.claim() or optim.verdicts.untestable(), not by hand")
         if row["verdict"] not in VERDICTS:
             raise ValueError(f"verdict={row['verdict']!r} is invalid: expected one of {VERDICTS}")
-        row.setdefault("profile", profile)
-        row.setdefault("seeds", "")
+        if row["comparisons"]:
+            from types import SimpleNamespace
+
+            if verdict([SimpleNamespace(**c) for c in row["comparisons"]]) != row["verdict"]:
+                raise ValueError(f"claims row {row['claim']!r}: its verdict does not follow from its comparisons")
+        elif row["verdict"] != "not testable at this scale":
+            raise ValueError(f"claims row {row['claim']!r} has no comparisons: only 'not testable at this scale' may")
     write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     table = pd.DataFrame(rows)[["claim", "measured", "seeds", "profile", "verdict"]]
     return table.style.format({"verdict": badge}).hide(axis="index")

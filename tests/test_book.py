@@ -123,3 +123,30 @@ def test_set_up_code_is_collapsed_and_the_injected_parameters_are_not_shown(buil
         assert all("remove-cell" in c.metadata["tags"] for c in injected), chapter
     for chapter in book.chapters():  # papermill's injected cell starts with this comment
         assert "# Parameters" not in (HTML / "chapters" / f"{chapter}.html").read_text(), chapter
+
+
+def test_no_chapter_builds_a_verdict_by_hand():
+    import nbformat
+
+    for path in (ROOT / "chapters").glob("*.ipynb"):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert not re.search(r"""verdict\s*=\s*(["']|book\.)""", code), path.name
+        assert "dict(claim=" not in code, path.name
+
+
+@pytest.mark.parametrize("row, message", [
+    (dict(claim="c", measured="m", verdict="reproduced"), "not by hand"),
+    (dict(claim="c", measured="m", verdict="reproduced", comparisons=[], seeds="", profile="quick"), "no comparisons"),
+])
+def test_claims_refuse_rows_made_by_hand(row, message):
+    with pytest.raises(ValueError, match=message):
+        book.claims("x", [row], "quick")
+
+
+def test_claims_refuse_a_verdict_that_does_not_follow_from_the_comparisons():
+    from optim import verdicts
+
+    row = verdicts.claim("c", [verdicts.observe("v", 1.0, "less", 0.5)], "quick")
+    row["verdict"] = "reproduced"
+    with pytest.raises(ValueError, match="does not follow"):
+        book.claims("x", [row], "quick")
