@@ -190,8 +190,28 @@ def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
         elif row["verdict"] != "not testable at this scale":
             raise ValueError(f"claims row {row['claim']!r} has no comparisons: only 'not testable at this scale' may")
     write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
+    _glue_at_a_glance(chapter, rows, profile)
     table = pd.DataFrame(rows)[["claim", "measured", "seeds", "profile", "verdict"]]
     return table.style.format({"verdict": badge}).hide(axis="index")
+
+
+def at_a_glance(rows: list[dict], profile: str) -> str:
+    """One line of verdict counts, for the top of a chapter (Jupyter Book glues it there)."""
+    from .verdicts import VERDICTS
+
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    parts = [f"{BADGES[v][0]} {n} {v}" for v, n in counts.items() if n]
+    return (f"**Verdicts at a glance** ({profile} profile, {len(rows)} claims): " + " · ".join(parts) +
+            " — the claims table at the end of the chapter gives each one's numbers and intervals.")
+
+
+def _glue_at_a_glance(chapter: str, rows: list[dict], profile: str) -> None:
+    try:
+        from IPython.display import Markdown
+        from myst_nb import glue
+    except ImportError:  # outside a book build (a plain Python session)
+        return
+    glue(f"{chapter}-verdicts", Markdown(at_a_glance(rows, profile)), display=False)
 
 
 BADGES = {"reproduced": ("✔", "#1a7f37"), "partly": ("◐", "#9a6700"), "not reproduced": ("✘", "#cf222e"),
