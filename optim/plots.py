@@ -23,6 +23,32 @@ OPTIMIZER_COLOURS = {
 _EXTRA = ["#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#393b79", "#637939"]
 
 
+def _shade(colour: str, k: int) -> tuple:
+    """The k-th variant of ``colour``: alternately darker and lighter."""
+    import matplotlib.colors as mcolors
+
+    r, g, b = mcolors.to_rgb(colour)
+    factor = [1.0, 0.6, 1.35, 0.4, 1.6][k % 5]
+    if factor <= 1:
+        return (r * factor, g * factor, b * factor)
+    return tuple(1 - (1 - c) / factor for c in (r, g, b))
+
+
+def tag_palette(frame: pd.DataFrame, hue: str = "tag") -> dict:
+    """Colours for the labels in ``frame[hue]``, each in its optimizer's colour (the
+    ``optimizer`` column); a second label of the same optimizer gets a darker shade, a third
+    a lighter one."""
+    pairs = frame[[hue, "optimizer"]].drop_duplicates(hue)
+    base = palette(pairs["optimizer"].unique())
+    seen: dict[str, int] = {}
+    out = {}
+    for label, optimizer in zip(pairs[hue], pairs["optimizer"]):
+        k = seen.get(optimizer, 0)
+        seen[optimizer] = k + 1
+        out[label] = _shade(base[optimizer], k)
+    return out
+
+
 def palette(names) -> dict[str, str]:
     """Colours for optimizer ``names``: the book's fixed colour for a registered optimizer,
     then distinct extra colours for others (an optimizer added in a notebook)."""
@@ -35,10 +61,13 @@ def palette(names) -> dict[str, str]:
 def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | None = None,
            logy: bool = False, title: str | None = None, **kwargs):
     """Mean of ``y`` over seeds against ``x``, one line per ``hue`` (and ``style``), with a
-    bootstrapped 95% confidence band; diverged stretches are simply absent."""
+    bootstrapped 95% confidence band; diverged stretches are simply absent. Lines keep their
+    optimizer's colour in every chapter (:data:`OPTIMIZER_COLOURS`)."""
     ax = ax or plt.gca()
     if hue == "optimizer" and "palette" not in kwargs:
         kwargs["palette"] = palette(frame[hue].unique())
+    elif hue in frame and "optimizer" in frame and "palette" not in kwargs:
+        kwargs["palette"] = tag_palette(frame, hue)
     sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=CI, n_boot=200, seed=0,
                  ax=ax, **kwargs)
     if logy:
