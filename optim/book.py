@@ -280,20 +280,19 @@ def write_manifest(chapter: str, keys: list[str]) -> Path:
 @contextlib.contextmanager
 def _environment(**values: str | None):
     """Set (or, with None, unset) environment variables for a papermill kernel started inside."""
+    def apply(settings: dict[str, str | None]) -> None:
+        for k, v in settings.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     before = {k: os.environ.get(k) for k in values}
     try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(values)
         yield
     finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(before)
 
 
 def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,

@@ -65,33 +65,30 @@ def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float]
     return None
 
 
-def record(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
-    """Make sure the canary of ``spec`` under code ``fingerprint`` is recorded beside the results."""
-    folder = Path(results_root) / "canaries"
-    known = _lookup(spec, fingerprint, [folder])
+def _known_or_computed(spec: RunSpec, fingerprint: str, look_in: list[Path], write_to: Path) -> list[float]:
+    """The canary of ``spec`` under ``fingerprint`` from ``look_in``, else computed and kept in ``write_to``."""
+    known = _lookup(spec, fingerprint, look_in)
     if known is not None:
         return known
     values = canary_values(spec)
-    path = folder / f"{fingerprint}.json"
+    path = write_to / f"{fingerprint}.json"
     table = _read(path)
     table[canary_spec(spec).key()] = values
     write_json_atomic(path, table, sort_keys=True)
     return values
+
+
+def record(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
+    """Make sure the canary of ``spec`` under code ``fingerprint`` is recorded beside the results."""
+    folder = Path(results_root) / "canaries"
+    return _known_or_computed(spec, fingerprint, [folder], folder)
 
 
 def _current(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
     from .data import cache_dir
 
     local = cache_dir() / "canaries"
-    known = _lookup(spec, fingerprint, [Path(results_root) / "canaries", local])
-    if known is not None:
-        return known
-    values = canary_values(spec)
-    path = local / f"{fingerprint}.json"
-    table = _read(path)
-    table[canary_spec(spec).key()] = values
-    write_json_atomic(path, table, sort_keys=True)
-    return values
+    return _known_or_computed(spec, fingerprint, [Path(results_root) / "canaries", local], local)
 
 
 def same_numbers(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
