@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,7 +134,9 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         threads = {t for f in frames for t in f.attrs.get("threads", [])}
     else:
         seconds, devices, runs = seconds or 0.0, devices or [], None
-    hardware = ", ".join(d for d in devices if d != "planned") or "this machine (computed while rendering)"
+    # the thread count is shown on its own below, so it is dropped from the device names
+    names = sorted({re.sub(r", \d+ threads?\)", ")", d) for d in devices if d != "planned"})
+    hardware = ", ".join(names) or "this machine (computed while rendering)"
     compute = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.1f} s"
     parts = [f"**Profile:** `{profile}`", f"**Dataset:** {dataset}", f"**Hardware:** {hardware}"]
     if precisions:
@@ -222,7 +225,7 @@ def badge(verdict: str) -> str:
     """A verdict as a coloured badge whose symbol and words read without colour too."""
     symbol, colour = BADGES[verdict]
     return (f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;color:white;'
-            f'background:{colour};font-weight:600;white-space:nowrap">{symbol} {verdict}</span>')
+            f'background:{colour};font-weight:600">{symbol} {verdict}</span>')
 
 
 def collected_claims() -> list[dict]:
