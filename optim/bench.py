@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         from .enginebench import engine_benchmark
 
         result["engine"] = (engine_benchmark({"logreg": "digits"}, 128, 64, 1) if args.smoke else
-                            engine_benchmark({"cnn": "mnist", "resnet20": "mnist", "mlp": "mnist"}, 4000, 2000, 2))
+                            engine_benchmark({"cnn": "mnist", "resnet20": "mnist", "mlp": "mnist"}, 8000, 2000, 2))
     if args.book:
         result["book"] = book_time()
     path = write(result, out)
