@@ -87,7 +87,9 @@ def test_an_interrupted_call_resumes_with_only_the_missing_runs(tmp_path, monkey
     # a quick first run, then two that take minutes: the interrupt always lands in the second
     specs = [RunSpec("mlp", "mnist", "adam", dict(lr=lr), epochs=1 if lr == 1e-3 else 20, n_train=2000 if lr == 1e-3 else 30000,
                      n_test=100) for lr in (1e-3, 2e-3, 3e-3)]
-    code = ("import sys; from optim.spec import RunSpec; from optim import runner; "
+    # Ctrl-C's handler, even where this test runs with SIGINT ignored (a background job)
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from optim.spec import RunSpec; from optim import runner; "
             f"runner.run_many({specs!r}, root=sys.argv[1], progress=False)")
     env = dict(os.environ, OPTIM_WORKERS="1")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=env)
