@@ -43,3 +43,13 @@ def write_json_atomic(path: str | os.PathLike, obj, **dumps_kwargs) -> Path:
     """``obj`` as JSON (serialized first, so a value JSON cannot hold fails before writing)."""
     text = json.dumps(obj, **{"indent": 1, **dumps_kwargs})
     return write_bytes_atomic(path, text.encode())
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Fail with one line unless files can be created in ``folder`` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{what} {str(folder)!r} is not writable: {error.strerror or error}") from None

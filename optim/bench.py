@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import write_json_atomic
+from .atomic import check_writable, write_json_atomic
 from .data import ROOT
 from .optimizers import SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam
 from .progress import tqdm
@@ -263,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir():
         parser.error(f"--out={str(args.out)!r} is invalid: it is a folder, expected a file path")
     try:
-        from .data import check_writable
-
         check_writable(out.parent, "--out's folder")
     except ValueError as error:
         parser.error(str(error))

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .atomic import write_bytes_atomic
+from .atomic import check_writable, write_bytes_atomic
 
 FORMAT = 1
 QUARANTINE = ".damaged"  # suffix of entries set aside: <key>.json.gz.damaged-<time>
@@ -113,8 +113,6 @@ class RunCache:
 
     def check_writable(self) -> None:
         """Fail with one line, before any work, unless entries can be written under ``root``."""
-        from .data import check_writable
-
         check_writable(self.root, "the results folder")
 
     def remove_orphans(self, max_age_s: float = 24 * 3600) -> list[Path]:

@@ -35,16 +35,11 @@ def canary_spec(spec: RunSpec) -> RunSpec:
 
 def canary_values(spec: RunSpec) -> list[float]:
     """Every step's training loss and the final test loss and accuracy of ``spec``'s canary."""
-    import torch
-
+    from .executor import torch_threads
     from .training import train
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         result = train(canary_spec(spec), progress=False)
-    finally:
-        torch.set_num_threads(before)
     last = result["epochs"][-1] if result["epochs"] else {"test_loss": math.nan, "test_acc": math.nan}
     return [float(v) for v in result["steps"]["train_loss"]] + [last["test_loss"], last["test_acc"]]
 

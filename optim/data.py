@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from .atomic import write_atomic
+from .atomic import check_writable, write_atomic
 from .progress import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,16 +52,6 @@ def cache_dir() -> Path:
     if path.exists() and not path.is_dir():
         raise ValueError(f"OPTIM_DATA_DIR={setting!r} is invalid: it is a file, expected a folder")
     return path
-
-
-def check_writable(folder: Path, what: str) -> None:
-    """Fail with one line unless files can be created in ``folder`` (made if missing)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise ValueError(f"{what} {str(folder)!r} is not writable: {error.strerror or error}") from None
 
 
 class DatasetUnavailable(RuntimeError):

@@ -99,10 +99,10 @@ def _spec(model: str, dataset: str, n_train: int, n_test: int, epochs: int, fast
 
 def engine_rate(model: str, dataset: str, n_train: int, n_test: int, epochs: int) -> tuple[float, int, str]:
     """(images/s summed over parallel runs, runs at once, precision) of the book's engine now."""
-    from .executor import workers
+    from .executor import max_workers
     from .runner import run_results
 
-    n = workers(10**6)
+    n = max_workers()
     with tempfile.TemporaryDirectory() as tmp:
         # start the worker pool and load the data first: paid once per chapter, not per run
         run_results([_spec(model, dataset, 128, 64, 1, True, 1000 + s) for s in range(n)], root=tmp, progress=False)
@@ -115,17 +115,13 @@ def engine_rate(model: str, dataset: str, n_train: int, n_test: int, epochs: int
 
 def baseline_rate(model: str, dataset: str, n_train: int, n_test: int, epochs: int) -> float:
     """Images/s of one fp32 run on all cores, the engine before this round (evaluations included)."""
-    from .executor import cores
+    from .executor import cores, torch_threads
     from .training import train
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(cores())
-    try:
+    with torch_threads(cores()):
         start = time.perf_counter()
         train(_spec(model, dataset, n_train, n_test, epochs, False, 0), progress=False)
         return epochs * n_train / (time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(before)
 
 
 def engine_benchmark(models: dict[str, str], n_train: int, n_test: int, epochs: int = 2) -> dict:
@@ -137,8 +133,7 @@ def engine_benchmark(models: dict[str, str], n_train: int, n_test: int, epochs: 
     peak = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
     rows = []
     for model, dataset in tqdm(models.items(), desc="engine throughput", unit="model"):
-        for name in (dataset,):
-            load(name, "train")  # data loading is not what is timed
+        load(dataset, "train")  # data loading is not what is timed
         baseline = baseline_rate(model, dataset, n_train, n_test, epochs)
         plain = plain_loop(model, dataset, n_train, n_test, epochs)
         engine, runs, precision = engine_rate(model, dataset, n_train, n_test, epochs)

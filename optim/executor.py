@@ -72,14 +72,19 @@ def threads_per_run() -> int:
     return _positive_int_env("OPTIM_THREADS_PER_RUN", 1)
 
 
+def max_workers() -> int:
+    """How many runs this machine trains at once: as many as the cores hold at ``threads_per_run`` each."""
+    return max(1, _positive_int_env("OPTIM_WORKERS", max(1, cores() // threads_per_run())))
+
+
 def workers(missing: int) -> int:
-    """How many runs train at once: as many as the cores hold at ``threads_per_run`` each."""
-    default = max(1, cores() // threads_per_run())
-    return max(1, min(missing, _positive_int_env("OPTIM_WORKERS", default)))
+    """How many of ``missing`` runs train at once."""
+    return max(1, min(missing, max_workers()))
 
 
 @contextmanager
-def _threads(n: int):
+def torch_threads(n: int):
+    """Run the body with ``n`` torch threads, then restore the previous count."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -91,7 +96,7 @@ def _threads(n: int):
 def _train_guarded(spec: RunSpec, threads: int) -> tuple[dict | None, str | None]:
     from .training import train
 
-    with _threads(threads):
+    with torch_threads(threads):
         try:
             return train(spec, progress=False), None
         except Exception as error:  # reported with its spec; the other runs go on

@@ -107,14 +107,14 @@ def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str
 def throughput(spec: RunSpec, refresh: bool = False) -> dict[str, float]:
     """Measured (or stored) images/s of ``spec``'s configuration on this machine, with the
     executor's thread count per run and its number of workers busy at once."""
-    from .executor import threads_per_run, workers
+    from .executor import max_workers, threads_per_run
 
     table = _read()
     here = table.setdefault(machine(), {})
     key = config_key(spec)
     if key in here and not refresh:
         return here[key]
-    n = workers(10**6)
+    n = max_workers()
     probe = spec.replace(device="cpu")
     if n > 1:
         from joblib import Parallel, delayed
@@ -169,13 +169,11 @@ class ChapterPlan:
         if not todo:
             return 0.0
         table = _read().get(machine(), {})
-        seconds = 0.0
-        for spec in todo:
-            rates = throughput(spec) if measure else table.get(config_key(spec))
-            if rates is None:
-                return None
-            seconds += run_seconds(spec, rates)
-        return seconds / workers(len(todo)) / 3600
+        configs = {config_key(spec): spec for spec in todo}  # one measurement per configuration
+        rates = {key: throughput(spec) if measure else table.get(key) for key, spec in configs.items()}
+        if any(r is None for r in rates.values()):
+            return None
+        return sum(run_seconds(spec, rates[config_key(spec)]) for spec in todo) / workers(len(todo)) / 3600
 
     def gpu_estimate_hours(self) -> float | None:
         """Hours on a GPU measured earlier on some machine (runs one at a time), if any."""

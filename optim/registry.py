@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .optimizers import SGDW, SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups
+from .optimizers._base import as_number
 
 FAMILIES = ("classic", "adaptive", "decoupled", "switching", "user")
 
@@ -167,18 +168,12 @@ _NON_NEGATIVE = {"weight_decay", "lr_decay", "initial_accumulator_value", "momen
                  "switch_eps"}
 
 
-def _number(name: str, value: Any) -> float | int:
-    """``value`` as a Python number: numpy scalars and 0-d tensors are numbers, bools are not."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex \
-            and value.dtype != torch.bool:
-        value = value.item()
-    elif hasattr(value, "item") and isinstance(value, numbers.Number) and not isinstance(value, bool):
-        value = value.item()  # numpy scalar
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}={value!r} is invalid: expected a number")
-    if not math.isfinite(value):
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite Python float (:func:`~optim.optimizers._base.as_number` says what a number is)."""
+    number = as_number(name, value)
+    if not math.isfinite(number):
         raise ValueError(f"{name}={value!r} is invalid: expected a finite number")
-    return value
+    return number
 
 
 def _canonical(name: str, value: Any, default: Any) -> Any:
@@ -189,7 +184,7 @@ def _canonical(name: str, value: Any, default: Any) -> Any:
             return bool(value)
         raise ValueError(f"{name}={value!r} is invalid: expected True or False")
     if isinstance(default, numbers.Real):
-        return float(_number(name, value))  # every numeric hyperparameter here is real-valued
+        return _number(name, value)  # every numeric hyperparameter here is real-valued
     if isinstance(default, (tuple, list)):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ValueError(f"{name}={value!r} is invalid: expected a tuple of {len(default)} numbers")
@@ -205,10 +200,10 @@ def _canonical(name: str, value: Any, default: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (tuple, list)):
-        return tuple(float(_number(f"{name}[{i}]", v)) for i, v in enumerate(value))
+        return tuple(_number(f"{name}[{i}]", v) for i, v in enumerate(value))
     if isinstance(value, str):
         return value
-    return float(_number(name, value))
+    return _number(name, value)
 
 
 def _check_range(name: str, value: Any) -> None:

@@ -104,6 +104,12 @@ def _optimizer_file(name: str) -> Path | str:
         return f"{getattr(defining, '__module__', '?')}.{getattr(defining, '__qualname__', name)}"
 
 
+@lru_cache(maxsize=256)
+def _source(path: Path, mtime_ns: int, size: int) -> bytes:
+    """One source file's bytes, read once per version of it (path, mtime, size)."""
+    return path.read_bytes()
+
+
 def fingerprint(spec: RunSpec) -> str:
     """sha256 of the source files ``spec``'s result depends on (see the module docstring)."""
     files = set(_shared_files()) | _closure(model_source_file(spec.model))
@@ -114,8 +120,9 @@ def fingerprint(spec: RunSpec) -> str:
     else:
         h.update(optimizer.encode())
     for path in sorted(files):
+        stat = path.stat()
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        h.update(_source(path, stat.st_mtime_ns, stat.st_size))
     return h.hexdigest()[:16]
 
 

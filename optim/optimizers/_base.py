@@ -20,17 +20,21 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 
+def as_number(name: str, value: Any) -> float:
+    """``value`` as a Python float: Python and NumPy reals and one-element real tensors are
+    numbers; strings, bools and None are not (a one-line ``ValueError``)."""
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} is invalid: expected a number")
+    return float(value)
+
+
 def check_range(name: str, value: Any, low: float, high: float | None = None,
                 *, low_open: bool = False, high_open: bool = True) -> None:
-    """Raise a one-line ``ValueError`` unless ``value`` is a number with ``low <(=) value <(=) high``.
-
-    Numbers are Python or NumPy reals and one-element tensors; strings and bools are not."""
-    if isinstance(value, Tensor) and value.numel() == 1 and not value.dtype.is_complex:
-        number = value.item()
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        raise ValueError(f"{name}={value!r} is invalid: expected a number")
+    """Raise a one-line ``ValueError`` unless ``value`` is a number (:func:`as_number`)
+    with ``low <(=) value <(=) high``."""
+    number = as_number(name, value)
     above = number > low if low_open else number >= low
     below = True if high is None else (number < high if high_open else number <= high)
     if not (above and below and math.isfinite(number)):
