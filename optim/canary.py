@@ -41,7 +41,7 @@ def canary_values(spec: RunSpec) -> list[float]:
     with torch_threads(1):
         result = train(canary_spec(spec), progress=False)
     last = result["epochs"][-1] if result["epochs"] else {"test_loss": math.nan, "test_acc": math.nan}
-    return [float(v) for v in result["steps"]["train_loss"]] + [last["test_loss"], last["test_acc"]]
+    return [float(v) for v in result["steps"]["train_loss"]] + [last["test_loss"], last.get("test_acc", math.nan)]
 
 
 def _read(path: Path) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import DATASETS
-from .models import MODELS
+from .models import FIXED_SHAPES, MODELS
 from .probes import PROBES
 from .registry import available, check_hyperparameters
 from .schedules import SCHEDULES
@@ -97,6 +97,9 @@ class RunSpec:
             bad("model", self.model, f"one of {', '.join(MODELS)}")
         if self.dataset not in DATASETS:
             bad("dataset", self.dataset, f"one of {', '.join(DATASETS)}")
+        shapes = FIXED_SHAPES.get(self.model)
+        if shapes and DATASETS[self.dataset].shape not in shapes:
+            bad("dataset", self.dataset, f"a dataset of {' or '.join(map(str, shapes))} images for model {self.model!r}")
         if self.optimizer not in available():
             bad("optimizer", self.optimizer, f"one of {', '.join(available())}")
         if self.schedule is not None and self.schedule not in SCHEDULES:

@@ -27,7 +27,7 @@ from .progress import tqdm
 
 from . import __version__
 from .data import load, stratified_indices
-from .models import build_model
+from .models import build_model, input_scaling, is_autoencoder
 from .probes import PROBES
 from .registry import build
 from .schedules import SCHEDULES
@@ -94,22 +94,35 @@ def native_bf16(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, amp: bool, reduction: str = "mean"):
+    """The model's output on ``xb`` and its loss: the cross-entropy against ``yb`` for a
+    classifier, the model's own objective for an autoencoder (computed in fp32)."""
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=amp):
+        output = model(xb)
+    if is_autoencoder(model):
+        per_example = model.loss(xb, output)
+        return output, per_example.sum() if reduction == "sum" else per_example.mean()
+    return output, F.cross_entropy(output.float(), yb, reduction=reduction)
+
+
 @torch.inference_mode()
-def evaluate(model, x, y, mean, std, amp: bool, channels_last: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over (x, y), in eval mode; restores the model's mode."""
+def evaluate(model, x, y, mean, std, amp: bool, channels_last: bool = False) -> tuple[float, float | None]:
+    """Mean loss and accuracy (None for an autoencoder) over (x, y), in eval mode; restores
+    the model's mode."""
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
+    classifier = not is_autoencoder(model)
     for i in range(0, len(y), EVAL_BATCH):
         xb = _normalize(x[i:i + EVAL_BATCH], mean, std)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(xb)
-        total_loss += F.cross_entropy(logits.float(), y[i:i + EVAL_BATCH], reduction="sum").item()
-        correct += (logits.argmax(1) == y[i:i + EVAL_BATCH]).sum().item()
+        output, loss = batch_loss(model, xb, y[i:i + EVAL_BATCH], amp, reduction="sum")
+        total_loss += loss.item()
+        if classifier:
+            correct += (output.argmax(1) == y[i:i + EVAL_BATCH]).sum().item()
     model.train(was_training)
-    return total_loss / len(y), correct / len(y)
+    return total_loss / len(y), correct / len(y) if classifier else None
 
 
 def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
@@ -141,12 +154,13 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
         x, y = x[~mask], y[~mask]
     x, y = x.to(device), y.to(device)
     x_test, y_test = test_set.x.to(device), test_set.y.to(device)
-    mean = torch.tensor(train_set.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(train_set.std, device=device).view(1, -1, 1, 1)
-
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, train_set.shape, train_set.num_classes, **dict(spec.model_args))
     model = model.to(device)
+    classifier = not is_autoencoder(model)
+    unit = input_scaling(model) == "unit"
+    mean = torch.tensor((0.0,) * len(train_set.mean) if unit else train_set.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor((1.0,) * len(train_set.std) if unit else train_set.std, device=device).view(1, -1, 1, 1)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build(spec.optimizer, model, **spec.hyperparameters)
@@ -175,9 +189,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
             xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(xb)
-            loss = F.cross_entropy(logits.float(), y[idx])
+            output, loss = batch_loss(model, xb, y[idx], amp)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             logging_step = window_n + 1 == spec.log_every or b == steps_per_epoch - 1
@@ -192,7 +204,8 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
             detached = loss.detach()
             window += detached
             running_loss += detached * len(idx)
-            running_correct += (logits.detach().argmax(1) == y[idx]).sum()
+            if classifier:
+                running_correct += (output.detach().argmax(1) == y[idx]).sum()
             window_n += 1
             if logging_step:
                 mean_loss = (window / window_n).item()  # one host sync per logging window
@@ -210,14 +223,18 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
             bar.update(1)
         if diverged_step is not None:
             break
-        record = {"epoch": epoch, "train_loss": running_loss.item() / len(y),
-                  "train_acc": running_correct.item() / len(y)}
+        record = {"epoch": epoch, "train_loss": running_loss.item() / len(y)}
+        if classifier:
+            record["train_acc"] = running_correct.item() / len(y)
         # The .item() calls above wait for the device, so this is the epoch's training time
         # alone; "time" below is wall time since the start, evaluations included.
         record["train_time"] = time.perf_counter() - epoch_start
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
         if val is not None:
             record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
+        if not classifier:  # an autoencoder has no accuracy
+            record.pop("test_acc")
+            record.pop("val_acc", None)
         if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
             model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record["lr"] = optimizer.param_groups[0]["lr"]

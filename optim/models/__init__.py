@@ -1,4 +1,10 @@
-"""Models by name: ``build_model(name, in_shape, num_classes, **options)``."""
+"""Models by name: ``build_model(name, in_shape, num_classes, **options)``.
+
+A classifier maps standardized images to logits and is trained on the cross-entropy. A model
+may instead declare ``INPUTS = "unit"`` (it takes pixels scaled to [0, 1], as DeepOBS feeds
+them) and define ``loss(x, output)``, its own per-example objective (the autoencoders, which
+ignore the labels); :func:`is_autoencoder` and :func:`input_scaling` tell the engine.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from pathlib import Path
 
 from torch import nn
 
-from .convnets import allconv, cifarnet, cnn, elu_net
+from .autoencoders import deepobs_vae, vae
+from .convnets import allconv, cifarnet, cnn, deepobs_2c2d, elu_net
 from .mlp import logistic_regression, mlp
 from .resnets import resnet18, resnet20, resnet32, wide_resnet
 
@@ -23,8 +30,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn": wide_resnet,
+    "deepobs_2c2d": deepobs_2c2d,
+    "vae": vae,
+    "deepobs_vae": deepobs_vae,
 }
 INPUT_SHAPES = ((1, 28, 28), (3, 32, 32))
+# Models defined for one image size only (every other model adapts to INPUT_SHAPES).
+FIXED_SHAPES = {"deepobs_vae": ((1, 28, 28),)}
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, **options) -> nn.Module:
@@ -41,9 +53,20 @@ def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, **o
         raise ValueError(f"bad options for model {name!r}: {error}") from None
 
 
+def is_autoencoder(model: nn.Module) -> bool:
+    """Whether ``model`` defines its own objective (``loss(x, output)``) instead of logits."""
+    return callable(getattr(model, "loss", None))
+
+
+def input_scaling(model: nn.Module) -> str:
+    """How ``model`` wants its pixels: "unit" ([0, 1]) or "standardized" (zero mean, unit variance)."""
+    return getattr(model, "INPUTS", "standardized")
+
+
 def model_source_file(name: str) -> Path:
     """The file defining model ``name`` (part of the run cache's code fingerprint)."""
     return Path(inspect.getsourcefile(MODELS[name]))
 
 
-__all__ = ["MODELS", "INPUT_SHAPES", "build_model", "model_source_file"]
+__all__ = ["MODELS", "INPUT_SHAPES", "FIXED_SHAPES", "build_model", "input_scaling", "is_autoencoder",
+           "model_source_file"]

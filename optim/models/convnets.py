@@ -53,3 +53,21 @@ def cifarnet(in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
         nn.LocalResponseNorm(4, alpha=0.001 / 9.0, beta=0.75, k=1.0), nn.MaxPool2d(3, 2, padding=1),
         nn.Flatten(), nn.Linear(64 * ((h + 3) // 4) * ((w + 3) // 4), 384), nn.ReLU(),
         nn.Linear(384, 192), nn.ReLU(), nn.Linear(192, num_classes))
+
+
+def deepobs_2c2d(in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """DeepOBS's ``fmnist_2c2d`` / ``mnist_2c2d`` (``_2c2d.py``): two 5×5 'same' convolutions of
+    32 and 64 filters, each with ReLU and 2×2 max pooling, a dense layer of 1024 ReLU units and
+    a linear output; no dropout, no batch-norm; pixels scaled to [0, 1]. Weights from a normal distribution with
+    std 0.05 truncated at two standard deviations, biases 0.05 (DeepOBS's initialization)."""
+    c, h, w = in_shape
+    net = nn.Sequential(
+        nn.Conv2d(c, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Flatten(), nn.Linear(64 * -(-h // 4) * -(-w // 4), 1024), nn.ReLU(), nn.Linear(1024, num_classes))
+    for layer in net:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(layer.weight, std=0.05, a=-0.1, b=0.1)
+            nn.init.constant_(layer.bias, 0.05)
+    net.INPUTS = "unit"  # DeepOBS feeds pixels / 255, not standardized ones
+    return net
