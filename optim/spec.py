@@ -24,6 +24,8 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # the model is left in eval mode (dropout and batch-norm updates off) after the first
 # evaluation, or the test images get the training augmentation.
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
+# Fields added after results were stored: left out of the key at their default value.
+_ADDED_LATER = {"initial_evaluation": False}
 
 
 def _plain(value: Any) -> Any:
@@ -52,7 +54,8 @@ class RunSpec:
     ``probes`` names :mod:`optim.probes` to log; ``evaluation_bugs`` (see EVALUATION_BUGS)
     re-creates a benchmark mistake and is empty for every honest run. ``precision`` and
     ``memory_format`` (see PRECISIONS, MEMORY_FORMATS) choose how the arithmetic runs; they
-    are part of the key because they change the numbers.
+    are part of the key because they change the numbers. ``initial_evaluation`` also records
+    the test (and validation) metrics of the untrained model as epoch 0, as DeepOBS does.
     """
 
     model: str
@@ -75,6 +78,7 @@ class RunSpec:
     memory_format: str = "contiguous"
     probes: Any = ()
     evaluation_bugs: Any = ()
+    initial_evaluation: bool = False
     tag: str = ""
 
     def __post_init__(self):
@@ -129,6 +133,8 @@ class RunSpec:
             bad("precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         if self.memory_format not in MEMORY_FORMATS:
             bad("memory_format", self.memory_format, f"one of {', '.join(MEMORY_FORMATS)}")
+        if not isinstance(self.initial_evaluation, bool):
+            bad("initial_evaluation", self.initial_evaluation, "True or False")
         if not isinstance(self.tag, str):
             bad("tag", self.tag, "a string")
 
@@ -163,6 +169,9 @@ class RunSpec:
         payload = self.to_dict()
         payload.pop("device")
         payload.pop("tag")
+        for name, default in _ADDED_LATER.items():  # absent from older keys, which stay valid
+            if payload[name] == default:
+                payload.pop(name)
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 

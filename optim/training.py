@@ -178,6 +178,13 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
     step = 0
     bar = tqdm(total=spec.epochs * steps_per_epoch, desc=f"{spec.optimizer} {spec.model}",
                leave=False, position=position, disable=None if progress is None else not progress, unit="step")
+    if spec.initial_evaluation:
+        initial = {"epoch": 0}
+        initial["test_loss"], initial["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
+        if val is not None:
+            initial["val_loss"], initial["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
+        epochs.append({k: v for k, v in initial.items() if v is not None} | {"lr": optimizer.param_groups[0]["lr"],
+                                                                               "time": 0.0})
     model.train()
     for epoch in range(1, spec.epochs + 1):
         epoch_start = time.perf_counter()
@@ -232,9 +239,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
         if val is not None:
             record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
-        if not classifier:  # an autoencoder has no accuracy
-            record.pop("test_acc")
-            record.pop("val_acc", None)
+        record = {k: v for k, v in record.items() if v is not None}  # an autoencoder has no accuracy
         if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
             model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record["lr"] = optimizer.param_groups[0]["lr"]

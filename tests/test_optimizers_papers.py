@@ -113,6 +113,25 @@ def test_nadam_dozat_variant_is_algorithm_2(foreach):
     assert_same(got, run_reference(nadam_paper(1e-2, 0.9, 0.999, 1e-8, 4e-3), base, 100), rtol=1e-6)
 
 
+def tensorflow_nesterov_adam(alpha, b1, b2, eps_hat):
+    """TensorFlow's ApplyAdam with use_nesterov=True (training_ops.cc), as its docs write it:
+    lr_t = α·√(1 − β2ᵗ)/(1 − β1ᵗ); θ ← θ − lr_t·(β1·m + (1 − β1)·g)/(√v + ε̂)."""
+    def update(theta, g, s, t):
+        s["m"] = b1 * s.get("m", np.zeros_like(theta)) + (1 - b1) * g
+        s["v"] = b2 * s.get("v", np.zeros_like(theta)) + (1 - b2) * g * g
+        lr_t = alpha * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        return theta - lr_t * (b1 * s["m"] + (1 - b1) * g) / (np.sqrt(s["v"]) + eps_hat)
+    return update
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_nadam_tensorflow_variant_is_tensorflows_use_nesterov_adam(foreach):
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    got = run_steps(optim.Nadam(params, lr=1e-2, eps=1e-30, variant="tensorflow", foreach=foreach), params, 100)
+    assert_same(got, run_reference(tensorflow_nesterov_adam(1e-2, 0.9, 0.999, 1e-30), base, 100))
+
+
 # --- SGDW, Loshchilov & Hutter (2019), Algorithm 1 with a constant schedule ----------------
 def sgdw_paper(alpha, b1, lam, eta=1.0):
     def update(theta, g, s, t):

@@ -8,6 +8,16 @@
 
 ``variant="torch"`` (default) equals ``torch.optim.NAdam``; ``variant="dozat"`` uses the
 scheduled μ_t in the first-moment average, as Algorithm 2 of the paper writes it.
+
+``variant="tensorflow"`` is the schedule-free Nesterov-Adam of TensorFlow's
+``ApplyAdam(use_nesterov=True)`` (``tf.contrib.opt.NadamOptimizer``, Keras' ``Nadam`` before
+2.3 aside) and of the NAdamW baselines of later benchmarks: μ_t = β1 throughout and one
+bias correction for both terms,
+
+    θ_t = θ_{t-1} − α [ β1 m_t + (1 − β1) g_t ] / (1 − β1ᵗ) / (√n̂_t + ε)
+
+(TensorFlow adds its ε to √n_t rather than √n̂_t: the same update with ε scaled by √(1 − β2ᵗ)).
+``momentum_decay`` is ignored by this variant.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import torch
 
 from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
 
-VARIANTS = ("torch", "dozat")
+VARIANTS = ("torch", "dozat", "tensorflow")
 
 
 def momentum_schedule(t: float, beta1: float, momentum_decay: float) -> float:
@@ -25,7 +35,7 @@ def momentum_schedule(t: float, beta1: float, momentum_decay: float) -> float:
 
 
 class Nadam(PaperOptimizer):
-    """Nesterov-accelerated Adam; see the module docstring for the two variants."""
+    """Nesterov-accelerated Adam; see the module docstring for the three variants."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
@@ -54,9 +64,13 @@ class Nadam(PaperOptimizer):
         mus = [momentum_schedule(t, beta1, psi) for t in ts]
         mu_nexts = [momentum_schedule(t + 1, beta1, psi) for t in ts]
         prods = advance([s["mu_product"] for s in states], mus, multiply=True)
-        grad_coefs = [-lr * (1.0 - mu) / (1.0 - prod) for mu, prod in zip(mus, prods)]
-        avg_coefs = [-lr * mu_next / (1.0 - prod * mu_next) for mu_next, prod in zip(mu_nexts, prods)]
-        ema_weights = [1 - beta1] * len(ts) if group["variant"] == "torch" else [1 - mu for mu in mus]
+        if group["variant"] == "tensorflow":  # constant μ = β1, one correction 1/(1 − β1ᵗ)
+            grad_coefs = [-lr * (1.0 - beta1) / (1.0 - beta1 ** t) for t in ts]
+            avg_coefs = [-lr * beta1 / (1.0 - beta1 ** t) for t in ts]
+        else:
+            grad_coefs = [-lr * (1.0 - mu) / (1.0 - prod) for mu, prod in zip(mus, prods)]
+            avg_coefs = [-lr * mu_next / (1.0 - prod * mu_next) for mu_next, prod in zip(mu_nexts, prods)]
+        ema_weights = [1 - mu for mu in mus] if group["variant"] == "dozat" else [1 - beta1] * len(ts)
         bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
         if foreach:
             if wd != 0:

@@ -1,0 +1,178 @@
+"""Two DeepOBS test problems as the "Crowded Valley" benchmark ran them, and its published runs.
+
+Schmidt, Schneider & Hennig (ICML 2021) ran every optimizer of DeepOBS (Schneider et al.,
+2019) with its default ("one-shot") hyperparameters and a constant learning rate, on ten
+seeds. ``data/reference/deepobs/`` holds the per-seed, per-epoch test metrics of the seeds
+available to this book for ``fmnist_2c2d`` and ``mnist_vae`` (see its README for sources,
+transcription and checksums). :func:`spec` builds our run of a problem with an optimizer's
+published hyperparameters translated to our registry; :func:`published` reads theirs.
+
+Set-up as DeepOBS defines it: pixels scaled to [0, 1], 50,000 training images (10,000 of the
+official training set held out for validation; here a stratified draw, in DeepOBS a fixed
+slice), the official 10,000 test images (DeepOBS evaluates 9,984: whole batches only), the
+test metrics evaluated at the start of every epoch (epoch 0: the untrained model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .spec import RunSpec
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "deepobs"
+PER_SEED = REFERENCE / "crowded_valley_per_seed.csv"
+RUN_STATUS = REFERENCE / "crowded_valley_run_status.tsv"
+SHA256 = {
+    PER_SEED.name: "55ae2e54bf9e70a79eca47c2133c92fd1410f455f682bcb617283041c13bd5be",
+    RUN_STATUS.name: "2c7f4b3be3727c3cd0d3d5a726786e787adfaa08bcc9e91d3905bcfcb9919c34",
+}
+VALIDATION = 1 / 6  # 10,000 of the 60,000 training images
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A DeepOBS test problem: our model and dataset, its batch size and epochs, and the test
+    metric the comparison uses (accuracy for a classifier, loss for an autoencoder)."""
+
+    name: str
+    model: str
+    dataset: str
+    batch_size: int
+    epochs: int
+    metric: str
+
+    @property
+    def steps_per_epoch(self) -> int:
+        train = 60_000 - round(60_000 * VALIDATION)
+        return -(-train // self.batch_size)
+
+
+PROBLEMS = {
+    "fmnist_2c2d": Problem("fmnist_2c2d", "deepobs_2c2d", "fashion-mnist", 128, 100, "test_acc"),
+    "mnist_vae": Problem("mnist_vae", "deepobs_vae", "mnist", 64, 50, "test_loss"),
+}
+
+# DeepOBS's (TensorFlow 1) optimizers with the one-shot hyperparameters of the study, as our
+# registry's optimizers. Known differences (none is large at these settings): TensorFlow adds
+# Adam's ε to √v rather than √v̂; its AdaGrad has no ε; its RMSProp starts the mean square at 1
+# (torch: 0) and adds ε inside the square root; its Nadam is the schedule-free Nesterov-Adam
+# (our ``variant="tensorflow"``); the study's AMSGrad is a contributed implementation.
+OPTIMIZERS: dict[str, tuple[str, str, dict]] = {
+    "AdamOptimizer": ("Adam", "adam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8)),
+    "GradientDescentOptimizer": ("SGD", "sgd", dict(lr=1e-2)),
+    "MomentumOptimizer": ("Momentum", "momentum", dict(lr=1e-2, momentum=0.99)),
+    "NAGOptimizer": ("NAG", "nesterov", dict(lr=1e-2, momentum=0.99)),
+    "AMSGrad": ("AMSGrad", "amsgrad", dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8)),
+    "AdagradOptimizer": ("AdaGrad", "adagrad", dict(lr=1e-2, initial_accumulator_value=0.1)),
+    "RMSPropOptimizer": ("RMSProp", "rmsprop", dict(lr=1e-3, alpha=0.9, eps=1e-10)),
+    "AdadeltaOptimizer": ("AdaDelta", "adadelta", dict(lr=1e-3, rho=0.95, eps=1e-8)),
+    "NadamOptimizer": ("Nadam", "nadam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, variant="tensorflow")),
+}
+
+
+_OUR_NAME = {label: name for label, name, _ in OPTIMIZERS.values()}  # "NAG" -> "nesterov"
+
+
+def _lookup(table: dict, name: str, what: str):
+    if name not in table:
+        raise ValueError(f"unknown {what} {name!r}; valid names: {', '.join(table)}")
+    return table[name]
+
+
+def spec(problem: str, optimizer: str, seed: int, *, epochs: int | None = None, n_train: int | None = None,
+         device: str = "auto", precision: str = "fp32", memory_format: str = "contiguous",
+         log_every: int = 10) -> RunSpec:
+    """Our run of DeepOBS ``problem`` with the study's ``optimizer`` (a DeepOBS name, see
+    OPTIMIZERS) on ``seed``, for ``epochs`` (default: the problem's own). ``n_train`` takes a
+    subset of the training images (before the validation split; None: all of them)."""
+    p = _lookup(PROBLEMS, problem, "DeepOBS problem")
+    label, name, hparams = _lookup(OPTIMIZERS, optimizer, "DeepOBS optimizer")
+    return RunSpec(p.model, p.dataset, name, hparams, epochs=epochs or p.epochs, batch_size=p.batch_size, n_train=n_train,
+                   seed=seed, validation=VALIDATION, initial_evaluation=True, log_every=log_every, device=device,
+                   precision=precision, memory_format=memory_format, tag=label)
+
+
+def _verified(path: Path) -> Path:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != SHA256[path.name]:
+        raise ValueError(f"{path} has sha256 {digest}, expected {SHA256[path.name]}: the published copy was altered")
+    return path
+
+
+def published(problem: str) -> pd.DataFrame:
+    """The study's per-seed test metrics of ``problem``: one row per (optimizer, seed, epoch)
+    with ``label`` (our name for the optimizer), ``test_loss``, ``test_acc`` (classifiers) and
+    ``status`` ('ok', 'diverged' or 'no progress'; a diverged run's later epochs repeat its
+    initial values, DeepOBS's filler, and are dropped here)."""
+    _lookup(PROBLEMS, problem, "DeepOBS problem")
+    runs = pd.read_csv(_verified(PER_SEED))
+    runs = runs[runs.testproblem == problem].drop(columns="testproblem")
+    status = pd.read_csv(_verified(RUN_STATUS), sep="\t")
+    status = status[status.testproblem == problem][["optimizer", "seed", "status"]]
+    status["status"] = status["status"].str.split(":").str[0]  # "diverged: epochs >= 1 filled …"
+    runs = runs.merge(status, on=["optimizer", "seed"], how="left")
+    runs["label"] = runs["optimizer"].map(lambda o: OPTIMIZERS[o][0])
+    # DeepOBS aborts a run at a non-finite loss and fills the remaining epochs with epoch 0's values.
+    initial = runs[runs.epoch == 0].set_index(["optimizer", "seed"])["test_loss"]
+    filler = (runs.epoch > 0) & (runs["status"] == "diverged") & \
+        (runs.set_index(["optimizer", "seed"]).index.map(initial).values == runs["test_loss"].values)
+    return runs[~filler].reset_index(drop=True)
+
+
+def judge(ours: pd.DataFrame, problem: str, epoch: int, margin: float) -> dict[str, object]:
+    """Per optimizer (our label), our test metric at ``epoch`` against the study's seeds at the
+    same epoch, by the book's verdict rule: ``similar`` within ``margin`` (a difference of
+    accuracy, or a ratio of losses). Where the study's runs all diverged, the comparison is
+    whether ours diverge too; where ours diverged and theirs did not, it contradicts."""
+    from . import verdicts
+
+    p = _lookup(PROBLEMS, problem, "DeepOBS problem")
+    theirs = published(problem)
+    kind = "difference" if p.metric.endswith("acc") else "ratio"
+    what = f"{p.metric.replace('_', ' ')} after epoch {epoch}"
+    out = {}
+    for label, runs in ours.groupby("tag", sort=False):
+        diverged = runs.groupby("key")["diverged"].first().astype(bool)
+        ref = theirs[theirs.label == label]
+        ref_diverged = ref.groupby("seed")["status"].first().eq("diverged")
+        if ref_diverged.all():
+            out[label] = verdicts.observe(f"share of our runs that diverged (study: {ref_diverged.sum()} of "
+                                          f"{len(ref_diverged)})", diverged.mean(), "greater", 0.5)
+        elif diverged.any():
+            out[label] = verdicts.observe(f"share of our runs that diverged (study: {ref_diverged.sum()} of "
+                                          f"{len(ref_diverged)})", diverged.mean(), "less", 0.0)
+        else:
+            mine = runs[runs.epoch == epoch].groupby("key")[p.metric].first().to_numpy()
+            published_values = ref[(ref.epoch == epoch) & ~ref.seed.isin(ref_diverged[ref_diverged].index)]
+            out[label] = verdicts.compare(f"ours ({label})", mine, f"DeepOBS ({label})",
+                                          published_values[p.metric].to_numpy(), what, "similar", kind, margin)
+    return out
+
+
+def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
+    """One panel per optimizer: the study's seeds as a band (min to max over seeds) and their
+    mean as a dashed line, our seeds as thin solid lines, epochs 0 to our last."""
+    from .plots import OPTIMIZER_COLOURS
+
+    p = _lookup(PROBLEMS, problem, "DeepOBS problem")
+    theirs = published(problem)
+    last_epoch = int(ours["epoch"].max())
+    labels = list(dict.fromkeys(ours["tag"]))
+    for ax, label in zip(axes, labels):
+        colour = OPTIMIZER_COLOURS.get(_OUR_NAME[label], "C0")
+        ref = theirs[(theirs.label == label) & (theirs.epoch <= last_epoch)].groupby("epoch")[p.metric]
+        band = ref.agg(["min", "max", "mean"])
+        ax.fill_between(band.index, band["min"], band["max"], color="0.8", label="DeepOBS seeds (range)")
+        ax.plot(band.index, band["mean"], color="0.35", ls="--", lw=1, label="DeepOBS mean")
+        for _, run in ours[ours.tag == label].groupby("key"):
+            ax.plot(run["epoch"], run[p.metric], color=colour, lw=1.2, alpha=0.9)
+        ax.plot([], [], color=colour, lw=1.2, label="ours (one line per seed)")
+        ax.set_title(label, fontsize=10)
+        if logy:
+            ax.set_yscale("log")
+    for ax in axes[len(labels):]:
+        ax.set_visible(False)
