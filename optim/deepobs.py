@@ -19,6 +19,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .spec import RunSpec
@@ -153,14 +154,26 @@ def judge(ours: pd.DataFrame, problem: str, epoch: int, margin: float) -> dict[s
     return out
 
 
+def training_images(runs: pd.DataFrame) -> pd.Series:
+    """Per row of a run frame: training images seen by the end of its epoch, in epochs of
+    DeepOBS's 50,000 (a subset's epoch counts for less)."""
+    pool = runs["n_train"].fillna(60_000).astype(int)
+    train = pool - (pool * runs["validation"]).round().astype(int)
+    return runs["epoch"] * train / (60_000 - round(60_000 * VALIDATION))
+
+
 def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
     """One panel per optimizer: the study's seeds as a band (min to max over seeds) and their
-    mean as a dashed line, our seeds as thin solid lines, epochs 0 to our last."""
+    mean as a dashed line, our seeds as solid lines, against the training images seen (in
+    DeepOBS epochs of 50,000), up to our last."""
+    from matplotlib.ticker import ScalarFormatter
+
     from .plots import OPTIMIZER_COLOURS
 
     p = _lookup(PROBLEMS, problem, "DeepOBS problem")
     theirs = published(problem)
-    last_epoch = int(ours["epoch"].max())
+    ours = ours.assign(seen=training_images(ours))
+    last_epoch = max(1, int(np.ceil(ours["seen"].max() - 1e-9)))
     labels = list(dict.fromkeys(ours["tag"]))
     for ax, label in zip(axes, labels):
         colour = OPTIMIZER_COLOURS.get(_OUR_NAME[label], "C0")
@@ -169,10 +182,12 @@ def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
         ax.fill_between(band.index, band["min"], band["max"], color="0.8", label="DeepOBS seeds (range)")
         ax.plot(band.index, band["mean"], color="0.35", ls="--", lw=1, label="DeepOBS mean")
         for _, run in ours[ours.tag == label].groupby("key"):
-            ax.plot(run["epoch"], run[p.metric], color=colour, lw=1.2, alpha=0.9)
-        ax.plot([], [], color=colour, lw=1.2, label="ours (one line per seed)")
+            ax.plot(run["seen"], run[p.metric], color=colour, lw=1.2, marker="o", ms=2.5, alpha=0.9)
+        ax.plot([], [], color=colour, lw=1.2, marker="o", ms=2.5, label="ours (one line per seed)")
         ax.set_title(label, fontsize=10)
         if logy:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
     for ax in axes[len(labels):]:
         ax.set_visible(False)

@@ -1,0 +1,72 @@
+"""The DeepOBS outside check: problem specs, the published runs and the per-optimizer verdicts."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim import deepobs, registry
+
+
+def test_every_study_optimizer_maps_to_a_registry_optimizer_with_valid_hyperparameters():
+    for tf_name in deepobs.OPTIMIZERS:
+        spec = deepobs.spec("mnist_vae", tf_name, seed=0, epochs=1)
+        assert spec.optimizer in registry.available()
+        assert spec.batch_size == 64 and spec.validation == pytest.approx(1 / 6) and spec.initial_evaluation
+    two = deepobs.spec("fmnist_2c2d", "NadamOptimizer", seed=0)
+    assert (two.model, two.dataset, two.batch_size, two.epochs) == ("deepobs_2c2d", "fashion-mnist", 128, 100)
+    assert two.hyperparameters["variant"] == "tensorflow"
+    assert deepobs.PROBLEMS["mnist_vae"].steps_per_epoch == 782  # 50,000 / 64, rounded up
+
+
+def test_unknown_names_are_one_line_errors():
+    with pytest.raises(ValueError, match="unknown DeepOBS problem 'cifar_3c3d'; valid names: fmnist_2c2d, mnist_vae"):
+        deepobs.spec("cifar_3c3d", "AdamOptimizer", 0)
+    with pytest.raises(ValueError, match="unknown DeepOBS optimizer 'Adam'"):
+        deepobs.spec("mnist_vae", "Adam", 0)
+
+
+def test_published_runs_match_the_study_and_drop_deepobs_filler():
+    vae = deepobs.published("mnist_vae")
+    assert vae.groupby("label")["seed"].nunique().to_dict() == {
+        "AMSGrad": 4, "AdaDelta": 5, "AdaGrad": 5, "Adam": 5, "Momentum": 8, "NAG": 4, "Nadam": 5, "RMSProp": 4, "SGD": 4}
+    # the study's AMSGrad runs all diverged in epoch 1: only their epoch 0 remains
+    assert set(vae[vae.label == "AMSGrad"]["epoch"]) == {0}
+    final = vae[(vae.label == "Adam") & (vae.epoch == 50)]["test_loss"]
+    assert final.mean() == pytest.approx(28.74, abs=0.01) and final.std() == pytest.approx(0.16, abs=0.01)
+    # within a seed, epoch 0 is the same network for every optimizer
+    zero = vae[vae.epoch == 0].groupby("seed")["test_loss"].nunique()
+    assert (zero == 1).all()
+    accuracy = deepobs.published("fmnist_2c2d")
+    assert np.allclose(accuracy["test_acc"] * 9984, np.round(accuracy["test_acc"] * 9984), atol=1e-2)
+
+
+def test_an_altered_copy_of_the_published_runs_is_refused(tmp_path, monkeypatch):
+    altered = tmp_path / deepobs.PER_SEED.name
+    shutil.copy(deepobs.PER_SEED, altered)
+    altered.write_text(altered.read_text().replace("2.419749", "2.419748", 1))
+    monkeypatch.setattr(deepobs, "PER_SEED", altered)
+    with pytest.raises(ValueError, match="the published copy was altered"):
+        deepobs.published("fmnist_2c2d")
+
+
+def _ours(label, values, epoch, diverged=False):
+    return pd.DataFrame({"tag": label, "key": [f"{label}{i}" for i in range(len(values))], "epoch": epoch,
+                         "test_loss": values, "diverged": diverged})
+
+
+def test_judge_applies_the_verdict_rule_against_the_published_seeds():
+    theirs = deepobs.published("mnist_vae")
+    adam = theirs[(theirs.label == "Adam") & (theirs.epoch == 3)]["test_loss"].to_numpy()
+    same = _ours("Adam", [adam.mean() * 0.999, adam.mean() * 1.001, adam.mean()], 3)
+    far = _ours("Adam", [2 * adam.mean(), 2.01 * adam.mean(), 1.99 * adam.mean()], 3)
+    assert deepobs.judge(same, "mnist_vae", 3, 1.05)["Adam"].outcome == "supports"
+    assert deepobs.judge(far, "mnist_vae", 3, 1.05)["Adam"].outcome == "contradicts"
+    # every published AMSGrad run diverged: ours must diverge too
+    assert deepobs.judge(_ours("AMSGrad", [np.nan] * 3, 1, True), "mnist_vae", 1, 1.05)["AMSGrad"].outcome == "supports"
+    assert deepobs.judge(_ours("AMSGrad", [40.0] * 3, 1), "mnist_vae", 1, 1.05)["AMSGrad"].outcome == "contradicts"
+    # ours diverged where theirs did not
+    assert deepobs.judge(_ours("Adam", [np.nan] * 3, 1, True), "mnist_vae", 1, 1.05)["Adam"].outcome == "contradicts"
