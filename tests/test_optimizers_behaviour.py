@@ -85,6 +85,7 @@ BAD = [
     ("sgdw", dict(momentum=1.5), "momentum=1.5"),
     ("sgdw", dict(nesterov=True), "nesterov=True needs momentum"),
     ("swats", dict(switch_eps=-1), "switch_eps=-1"),
+    ("swats", dict(granularity="layer"), "granularity='layer' is invalid: expected one of 'tensor', 'model'"),
     ("adam", dict(lr="fast"), "lr='fast'"),
     ("adam", dict(momentum=0.9), "bad hyperparameters for 'adam'"),
 ]

@@ -214,6 +214,39 @@ def test_swats_is_algorithm_1_and_switches(foreach, fused_kernel, monkeypatch):
         assert (opt.sgd_lr(p) is None) == (opt.phase(p) == "adam")
 
 
+@pytest.mark.parametrize("foreach", [False, True])
+def test_swats_whole_model_granularity_is_algorithm_1_on_the_concatenated_vector(foreach):
+    alpha, switch_eps, steps = 1e-3, 1e-4, 300
+    base = make_params(torch.float64)
+    params = clone_params(base)
+    opt = optim.SWATS(params, lr=alpha, switch_eps=switch_eps, granularity="model", foreach=foreach)
+    got = run_steps(opt, params, steps)
+    # the reference: Algorithm 1 on one vector holding every tensor
+    thetas = [p.detach().numpy().copy() for p in base]
+    sizes = np.cumsum([t.size for t in thetas])[:-1]
+    update, state = swats_paper(alpha, 0.9, 0.999, 1e-8, switch_eps), {}
+    for t in range(steps):
+        flat = update(np.concatenate([x.ravel() for x in thetas]),
+                      np.concatenate([g.ravel() for g in numpy_grads(thetas, t)]), state, t + 1)
+        thetas = [part.reshape(x.shape) for part, x in zip(np.split(flat, sizes), thetas)]
+    assert_same(got, thetas)
+    assert state.get("phase") == "sgd", "the test problem must exercise the switch"
+    assert {opt.phase(p) for p in params} == {"sgd"} and len({opt.sgd_lr(p) for p in params}) == 1
+
+
+def test_swats_sgd_phase_follows_the_learning_rate_schedule():
+    lam, factor = 0.1, 0.25
+    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = optim.SWATS([p], lr=1e-3)
+    opt.state[p].update(in_sgd=True, sgd_lr=lam, switch_lr=1e-3, momentum_buffer=torch.zeros(3, dtype=torch.float64),
+                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3), exp_avg_sq=torch.zeros(3))
+    opt.param_groups[0]["lr"] = 1e-3 * factor  # a scheduler decayed α by 4 since the switch
+    p.grad = torch.ones(3, dtype=torch.float64)
+    opt.step()
+    # first SGD step: v = g, θ ← θ − (1 − β1)·Λ·(α_t/α_switch)·v
+    np.testing.assert_allclose(p.detach().numpy(), -(1 - 0.9) * lam * factor * np.ones(3), rtol=1e-12)
+
+
 def _sgd_phase_steady_step(step_fn, lam=0.1, beta1=0.9, n=200):
     p = torch.zeros(3, dtype=torch.float64)
     g = torch.ones(3, dtype=torch.float64)

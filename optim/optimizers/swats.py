@@ -10,10 +10,17 @@ Adam phase, step k (ε added to √a as in the paper):
 
 SGD phase:  v ← β1 v + g;  θ ← θ − (1 − β1)·Λ·v  (Nesterov: v replaced by g + β1 v).
 
-Granularity: the switch and Λ are **per tensor** (each layer's weight or bias). The paper
-projects the step of one "variable" at a time; a tensor is the natural variable of a
-PyTorch model, and a per-tensor decision keeps one layer's noisy estimate from holding back
-(or prematurely switching) the others. ``opt.phase(p)`` and ``opt.sgd_lr(p)`` report it.
+Granularity: by default (``granularity="tensor"``) the switch and Λ are **per tensor** (each
+layer's weight or bias). The paper projects the step of one "variable" at a time; a tensor
+is the natural variable of a PyTorch model, and a per-tensor decision keeps one layer's noisy
+estimate from holding back (or prematurely switching) the others. ``granularity="model"``
+treats every tensor of a parameter group as one vector: one γ_k from the summed products pᵀp
+and pᵀg, one Λ, and one switch for all of them (the paper's reading when the whole model is
+the variable). ``opt.phase(p)`` and ``opt.sgd_lr(p)`` report the phase and Λ.
+
+A learning-rate schedule scales Λ too: the SGD phase steps with Λ·α_t/α_switch, where α_t is
+the group's current ``lr`` and α_switch its value at the switch (the paper decays both phases'
+rates by the same factor). Under a constant ``lr`` the factor is 1.
 
 The paper's switch test has no guard against a negative estimate Λ: a large gradient followed
 by a smaller one of opposite sign at a small step size gives γ_k < 0, and SGD with a negative
@@ -55,20 +62,30 @@ def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, be
     param.add_(grad, alpha=-lr)
 
 
+GRANULARITIES = ("tensor", "model")
+
+
 class SWATS(PaperOptimizer):
     """Switches from Adam to SGD when the projected SGD rate estimate Λ settles."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, switch_eps: float = 1e-9, weight_decay: float = 0.0,
-                 nesterov: bool = False, require_positive_rate: bool = True, *,
+                 nesterov: bool = False, require_positive_rate: bool = True, granularity: str = "tensor", *,
                  foreach: bool | None = None):
         check_adam_like(lr, betas, eps, weight_decay, foreach)
         check_range("switch_eps", switch_eps, 0.0)
         check_choice("nesterov", nesterov, (True, False))
         check_choice("require_positive_rate", require_positive_rate, (True, False))
+        check_choice("granularity", granularity, GRANULARITIES)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, switch_eps=switch_eps,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      require_positive_rate=require_positive_rate, foreach=foreach))
+                                      require_positive_rate=require_positive_rate, granularity=granularity,
+                                      foreach=foreach))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:  # optimizers saved before the option existed
+            group.setdefault("granularity", "tensor")
 
     def phase(self, p: Tensor) -> str:
         """``"adam"`` or ``"sgd"``: the phase parameter ``p`` is in."""
@@ -96,16 +113,18 @@ class SWATS(PaperOptimizer):
         adam = [i for i, s in enumerate(states) if not s["in_sgd"]]
         if sgd:
             self._sgd_phase([params[i] for i in sgd], [grads[i] for i in sgd],
-                            [states[i] for i in sgd], beta1, group["nesterov"], foreach)
+                            [states[i] for i in sgd], beta1, group["nesterov"], foreach, lr)
         if adam:
             self._adam_phase([params[i] for i in adam], [grads[i] for i in adam],
                              [states[i] for i in adam], lr, beta1, beta2, eps,
-                             group["switch_eps"], foreach, group["require_positive_rate"])
+                             group["switch_eps"], foreach, group["require_positive_rate"],
+                             group.get("granularity", "tensor"))
 
     @staticmethod
-    def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
+    def _sgd_phase(params, grads, states, beta1, nesterov, foreach, lr):
         bufs = [s["momentum_buffer"] for s in states]
-        rates = [-(1 - beta1) * s["sgd_lr"] for s in states]
+        # Λ scaled by the schedule since the switch (1 under a constant lr)
+        rates = [-(1 - beta1) * s["sgd_lr"] * (lr / s.get("switch_lr", lr)) for s in states]
         if foreach:
             torch._foreach_mul_(bufs, beta1)
             torch._foreach_add_(bufs, grads)
@@ -118,7 +137,7 @@ class SWATS(PaperOptimizer):
             p.add_(g.add(b, alpha=beta1) if nesterov else b, alpha=r)
 
     def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach,
-                    require_positive_rate=True):
+                    require_positive_rate=True, granularity="tensor"):
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
         steps = [s["step"] for s in states]
@@ -165,16 +184,26 @@ class SWATS(PaperOptimizer):
                 dots += [torch.dot(flat, flat), torch.dot(flat, g.flatten())]
         products = torch.stack(dots).double().tolist()
         pp, pg = products[0::2], products[1::2]
+        if granularity == "model":  # the group's tensors as one vector: one γ, Λ and switch
+            pp, pg = [sum(pp)] * len(states), [sum(pg)] * len(states)
         # One host sync per step for the switch decision, on float64 scalars.
-        for s, k, p_dot_p, p_dot_g, g in zip(states, ks, pp, pg, grads):
+        switches = []
+        for s, k, p_dot_p, p_dot_g in zip(states, ks, pp, pg):
             if p_dot_g == 0:
+                switches.append(None)
                 continue
             gamma = p_dot_p / -p_dot_g
             s["lr_ema"] = beta2 * s["lr_ema"] + (1 - beta2) * gamma
             estimate = s["lr_ema"] / (1 - beta2 ** k)
-            if k > 1 and abs(estimate - gamma) < switch_eps and (estimate > 0 or not require_positive_rate):
+            settled = k > 1 and abs(estimate - gamma) < switch_eps and (estimate > 0 or not require_positive_rate)
+            switches.append(estimate if settled else None)
+        if granularity == "model" and None in switches:
+            return
+        for s, g, estimate in zip(states, grads, switches):
+            if estimate is not None:
                 s["in_sgd"] = True
                 s["sgd_lr"] = estimate
+                s["switch_lr"] = lr
                 s["momentum_buffer"] = torch.zeros_like(g, memory_format=torch.preserve_format)
 
 
@@ -182,7 +211,7 @@ class SWATSWithInPlaceBug(SWATS):
     """SWATS whose SGD phase is :func:`buggy_sgd_phase_step`: for the chapter only."""
 
     @staticmethod
-    def _sgd_phase(params, grads, states, beta1, nesterov, foreach):
+    def _sgd_phase(params, grads, states, beta1, nesterov, foreach, lr):
         for p, g, s in zip(params, grads, states):
             # its own buffer key: the copied implementation starts it from g at the first SGD step
             buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1, nesterov, key="copied_momentum_buffer")
