@@ -66,6 +66,22 @@ def test_online_counterexample_adam_drifts_to_plus_one_amsgrad_to_minus_one():
     assert adam.average_regret[-1] > 5 * ams.average_regret[-1]
 
 
+def test_many_online_settings_at_once_give_each_setting_s_own_numbers():
+    from optim.problems import coefficients, run_online_many
+
+    settings = [dict(big=c, small=1.0, period=3, betas=(0.0, b2), lr=1.0) for c in (2.5, 6.0) for b2 in (0.1, 0.9)]
+    settings += [dict(betas=(0.9, 0.99), lr=0.5, eps=1e-3, lr_decay="none"), dict(betas=(0.9, 0.99), lr=0.5)]
+    many = run_online_many("amsgrad", 500, settings)
+    for setting, result in zip(settings, many):
+        np.testing.assert_array_equal(result.x, run_online("amsgrad", 500, **setting).x)
+    shifted = run_online_many("adam", 300, [dict(phase=0), dict(phase=50)])
+    assert shifted[0].coefficients[100] == 1010.0 and shifted[0].coefficients[0] == -10.0  # t = 101
+    assert shifted[1].coefficients[49] == 1010.0  # t = 50
+    np.testing.assert_array_equal(shifted[1].coefficients, coefficients(300, period=101, phase=50))
+    with pytest.raises(ValueError, match="phase=101"):
+        coefficients(10, period=101, phase=101)
+
+
 def test_online_counterexample_stochastic_version():
     kw = dict(big=1010.0, small=10.0, p=0.01, betas=(0.9, 0.99), seed=0)
     adam = run_online("adam", 20000, "stochastic", lr=0.5, **kw)

@@ -13,10 +13,15 @@ def logistic_regression(in_shape: tuple[int, int, int], num_classes: int) -> nn.
 
 
 def mlp(in_shape: tuple[int, int, int], num_classes: int, hidden: int = 1000,
-        dropout: float = 0.5) -> nn.Module:
-    """Two hidden layers of 1000 ReLU units with dropout (Kingma & Ba, 2015, §6.2)."""
-    return nn.Sequential(
-        nn.Flatten(), nn.Dropout(0.2),
-        nn.Linear(math.prod(in_shape), hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes))
+        dropout: float = 0.5, depth: int = 2, input_dropout: float = 0.2) -> nn.Module:
+    """``depth`` hidden layers of ``hidden`` ReLU units with dropout. The defaults are the
+    Adam paper's (Kingma & Ba, 2015, §6.2: two layers of 1000, dropout 0.5 and 0.2 on the
+    input); ``hidden=100, depth=1, dropout=0, input_dropout=0`` is the one-hidden-layer
+    network of Reddi et al. (2018, §5)."""
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth={depth!r} is invalid: expected a positive integer")
+    widths = [math.prod(in_shape)] + [hidden] * depth
+    layers: list[nn.Module] = [nn.Flatten(), nn.Dropout(input_dropout)]
+    for n_in, n_out in zip(widths, widths[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers, nn.Linear(hidden, num_classes))

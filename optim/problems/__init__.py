@@ -4,6 +4,6 @@ from .functions2d import FUNCTIONS, Function2D, central_difference, get_function
 
 __all__ = ["FUNCTIONS", "Function2D", "central_difference", "get_function", "gradient", "trajectory"]
 
-from .online import OnlineResult, coefficients, run_online  # noqa: E402
+from .online import OnlineResult, coefficients, run_online, run_online_many  # noqa: E402
 
-__all__ += ["OnlineResult", "coefficients", "run_online"]
+__all__ += ["OnlineResult", "coefficients", "run_online", "run_online_many"]
