@@ -8,23 +8,43 @@ from __future__ import annotations
 import math
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LambdaLR
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LambdaLR, LRScheduler
 
 from .optimizers._base import check_range
 
 
 def sgdr(optimizer: Optimizer, steps_per_epoch: int, t_0: int = 10, t_mult: int = 2,
-         eta_min: float = 0.0) -> CosineAnnealingWarmRestarts:
+         eta_min: float = 0.0, per_batch: bool = True) -> LRScheduler:
     """SGDR (Loshchilov & Hutter, 2017, eq. 5): η = η_min + ½(η_max − η_min)(1 + cos(π T_cur/T_i)).
 
-    ``t_0`` is the first period in epochs, each period ``t_mult`` times longer; stepped per
-    batch, so T_cur advances by 1/steps_per_epoch (the paper's per-batch restarts).
+    ``t_0`` is the first period in epochs, each period ``t_mult`` times longer. With
+    ``per_batch`` (the paper's choice) T_cur advances by 1/steps_per_epoch every batch; without
+    it the rate changes once per epoch (T_cur counts whole epochs, as many code bases do).
     """
     check_range("steps_per_epoch", steps_per_epoch, 1)
     check_range("t_0", t_0, 1)
     check_range("t_mult", t_mult, 1)
-    return CosineAnnealingWarmRestarts(optimizer, T_0=int(t_0 * steps_per_epoch),
-                                       T_mult=int(t_mult), eta_min=eta_min)
+    if per_batch not in (True, False):
+        raise ValueError(f"per_batch={per_batch!r} is invalid: expected True or False")
+    if per_batch:
+        return CosineAnnealingWarmRestarts(optimizer, T_0=int(t_0 * steps_per_epoch),
+                                           T_mult=int(t_mult), eta_min=eta_min)
+
+    def position(epoch: int) -> tuple[int, int]:
+        """(T_cur, T_i) in whole epochs for ``epoch`` (0-based)."""
+        period = int(t_0)
+        while epoch >= period:
+            epoch -= period
+            period *= int(t_mult)
+        return epoch, period
+
+    def factor(base: float):
+        def at(step: int) -> float:
+            t_cur, t_i = position(step // steps_per_epoch)
+            return (eta_min + 0.5 * (base - eta_min) * (1 + math.cos(math.pi * t_cur / t_i))) / base
+        return at
+
+    return LambdaLR(optimizer, [factor(group["lr"]) for group in optimizer.param_groups])
 
 
 def step_decay(optimizer: Optimizer, steps_per_epoch: int, milestones: list[int] | tuple[int, ...],

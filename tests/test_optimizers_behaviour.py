@@ -176,6 +176,24 @@ def test_sgdr_restarts_per_batch_and_doubles_the_period():
     assert lrs[5] == pytest.approx(0.05 * (1 + math.cos(math.pi * 5 / 10)))
 
 
+def test_sgdr_per_epoch_holds_the_rate_within_an_epoch_and_follows_eq_5_between_epochs():
+    p = torch.zeros(1, requires_grad=True)
+    opt = optim.SGDW([p], lr=0.1)
+    sched = optim.sgdr(opt, steps_per_epoch=10, t_0=2, t_mult=2, per_batch=False)
+    lrs = []
+    for _ in range(60):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    per_epoch = lrs[::10]
+    assert all(len(set(lrs[e * 10:(e + 1) * 10])) == 1 for e in range(6))
+    # periods of 2 and 4 epochs: T_cur/T_i = 0, 1/2 | 0, 1/4, 2/4, 3/4
+    expected = [0.05 * (1 + math.cos(math.pi * f)) for f in (0, 1 / 2, 0, 1 / 4, 2 / 4, 3 / 4)]
+    assert per_epoch == pytest.approx(expected)
+    with pytest.raises(ValueError, match="per_batch='yes' is invalid"):
+        optim.sgdr(opt, steps_per_epoch=10, per_batch="yes")
+
+
 def test_step_decay_and_normalized_weight_decay():
     p = torch.zeros(1, requires_grad=True)
     opt = optim.SGDW([p], lr=1.0)
