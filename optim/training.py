@@ -94,15 +94,21 @@ def native_bf16(device: torch.device) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, amp: bool, reduction: str = "mean"):
+def batch_loss(model, xb: torch.Tensor, yb: torch.Tensor, amp: bool, reduction: str = "mean",
+               training: bool = False):
     """The model's output on ``xb`` and its loss: the cross-entropy against ``yb`` for a
-    classifier, the model's own objective for an autoencoder (computed in fp32)."""
+    classifier, the model's own objective for an autoencoder (computed in fp32). In
+    ``training``, a model's ``penalty(output)`` (a regularizer such as ND-Adam's logit
+    penalty; None when off) is added; evaluation reports the plain loss."""
     with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=amp):
         output = model(xb)
     if is_autoencoder(model):
         per_example = model.loss(xb, output)
-        return output, per_example.sum() if reduction == "sum" else per_example.mean()
-    return output, F.cross_entropy(output.float(), yb, reduction=reduction)
+        loss = per_example.sum() if reduction == "sum" else per_example.mean()
+    else:
+        loss = F.cross_entropy(output.float(), yb, reduction=reduction)
+    extra = model.penalty(output) if training and callable(getattr(model, "penalty", None)) else None
+    return output, loss if extra is None else loss + extra
 
 
 @torch.inference_mode()
@@ -196,7 +202,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
             xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            output, loss = batch_loss(model, xb, y[idx], amp)
+            output, loss = batch_loss(model, xb, y[idx], amp, training=True)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             logging_step = window_n + 1 == spec.log_every or b == steps_per_epoch - 1

@@ -96,3 +96,29 @@ def test_one_training_run_lowers_the_loss_and_records_no_accuracy_for_autoencode
 def test_a_fixed_size_model_refuses_another_image_size_at_spec_time():
     with pytest.raises(ValueError, match=r"dataset='cifar10' is invalid: expected a dataset of \(1, 28, 28\)"):
         RunSpec("deepobs_vae", "cifar10", "adam")
+
+
+def test_wide_resnet_as_the_nd_adam_authors_train_it():
+    torch.manual_seed(0)
+    model = build_model("wrn", (1, 28, 28), 10, depth=10, widen=1, logit_scale=None, bn_scale_fixed=True,
+                        logit_penalty=1e-3)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not m.weight.requires_grad and torch.all(m.weight == 1) for m in bns)
+    assert all(m.bias.requires_grad for m in bns)
+    logits = torch.randn(4, 10)
+    expected = 1e-3 * 0.5 * float((logits.double() ** 2).sum(1).mean())  # the authors' logitDecay term
+    assert float(model.penalty(logits)) == pytest.approx(expected, rel=1e-6)
+    assert build_model("wrn", (1, 28, 28), 10, depth=10, widen=1).penalty(logits) is None
+    with pytest.raises(ValueError, match="logit_penalty=-1"):
+        build_model("wrn", (1, 28, 28), 10, depth=10, widen=1, logit_penalty=-1)
+
+
+def test_a_penalty_enters_the_training_loss_and_not_the_reported_test_loss(tmp_path):
+    from optim.training import batch_loss
+
+    torch.manual_seed(0)
+    model = build_model("wrn", (1, 28, 28), 10, depth=10, widen=1, logit_scale=None, logit_penalty=0.5).eval()
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    logits, plain = batch_loss(model, x, y, amp=False)
+    _, penalized = batch_loss(model, x, y, amp=False, training=True)
+    assert float(penalized - plain) == pytest.approx(float(0.5 * 0.5 * (logits ** 2).sum(1).mean()), rel=1e-5)

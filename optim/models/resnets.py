@@ -101,8 +101,11 @@ class BatchNormSoftmax(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, in_shape, num_classes, depth=16, widen=4, logit_scale: float | None = 2.5):
+    def __init__(self, in_shape, num_classes, depth=16, widen=4, logit_scale: float | None = 2.5,
+                 bn_scale_fixed: bool = False, logit_penalty: float = 0.0):
         super().__init__()
+        if logit_penalty < 0:
+            raise ValueError(f"logit_penalty={logit_penalty!r} is invalid: expected a number >= 0")
         if (depth - 4) % 6:
             raise ValueError(f"depth={depth!r} is invalid: expected 6n + 4 (10, 16, 22, 28, ...)")
         n = (depth - 4) // 6
@@ -117,6 +120,18 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(c_in)
         self.fc = nn.Linear(c_in, num_classes)
         self.logit_norm = BatchNormSoftmax(num_classes, logit_scale) if logit_scale else None
+        self.logit_penalty = logit_penalty
+        if bn_scale_fixed:  # γ = 1 throughout: the batch norms stay scale-invariant (ND-Adam's assumption)
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.weight.requires_grad_(False)
+
+    def penalty(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """The training loss's extra term: ND-Adam's logit regularization (the authors' code:
+        ``logit_penalty`` × ½·mean over the batch of ‖z‖², with z the logits); None when off."""
+        if not self.logit_penalty:
+            return None
+        return self.logit_penalty * 0.5 * logits.float().pow(2).sum(1).mean()
 
     def forward(self, x):
         x = F.relu(self.bn(self.layers(self.stem(x))))
@@ -125,6 +140,9 @@ class WideResNet(nn.Module):
 
 
 def wide_resnet(in_shape, num_classes, depth: int = 16, widen: int = 4,
-                logit_scale: float | None = 2.5) -> nn.Module:
-    """WRN-depth-widen with pre-activation blocks (BN before every conv) and the BN-softmax."""
-    return WideResNet(in_shape, num_classes, depth, widen, logit_scale)
+                logit_scale: float | None = 2.5, bn_scale_fixed: bool = False, logit_penalty: float = 0.0) -> nn.Module:
+    """WRN-depth-widen with pre-activation blocks (BN before every conv) and the BN-softmax
+    (``logit_scale``; None: plain logits). ND-Adam's authors' code holds every batch norm's
+    scale γ at 1 (``bn_scale_fixed``) and regularizes the logits instead of normalizing them
+    (``logit_scale=None, logit_penalty=1e-3``)."""
+    return WideResNet(in_shape, num_classes, depth, widen, logit_scale, bn_scale_fixed, logit_penalty)
