@@ -12,7 +12,7 @@ PROFILE ?= quick
 DEVICE ?= auto
 DATASETS ?= mnist fashion-mnist digits
 
-.PHONY: help env data browser test book run plan bench clean
+.PHONY: help env data browser lint test book run plan bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ browser:  ## install headless Chromium for the page tests, if missing and allowe
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null 2>&1 || \
 	{ $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null; }
 
-test: $(ENV_STAMP) data browser  ## run every test: package, engine, chapters (quick profile) and the book
+lint: $(ENV_STAMP)  ## ruff over the package, the tests and the chapters' code (lint and import order)
+	$(PY) -m ruff check optim tests chapters
+
+test: $(ENV_STAMP) data browser lint  ## lint, then every test: package, engine, chapters (quick profile) and the book
 	$(PY) -m pytest
 
 book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are errors)

@@ -8,14 +8,9 @@ The algorithms are ``torch.optim.Optimizer`` subclasses (``optim.Adam``, ``optim
 ...); :func:`build` and :func:`available` name them all, torch.optim's classics included.
 """
 
-from ._compat import patch_torchvision as _patch_torchvision
-
-_patch_torchvision()
-
-from .optimizers import (  # noqa: E402
-    SGDW, SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups, normalize_rows_)
-from .registry import available, build, register  # noqa: E402
-from .schedules import noam, noam_factor, normalized_weight_decay, sgdr, step_decay  # noqa: E402
+from .optimizers import SGDW, SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups, normalize_rows_
+from .registry import available, build, register
+from .schedules import noam, noam_factor, normalized_weight_decay, sgdr, step_decay
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,7 @@ import torch
 
 from .atomic import check_writable, write_json_atomic
 from .data import ROOT
-from .optimizers import SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam
+from .optimizers import SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam
 from .progress import tqdm
 
 BENCH_DIR = ROOT / "data" / "results" / "bench"
@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"hardware": hardware(device), "device": device.type, "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), "smoke": args.smoke,
               "steps": {"numel": args.numel, "tensors": args.tensors, "repeats": args.repeats,
-                        "rows": step_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats, args.optimizers)},
+                        "rows": step_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats,
+                                               args.optimizers)},
               "paths": path_benchmark(device, args.numel, args.tensors, 2 if args.smoke else 5, args.repeats),
               "throughput": throughput(device, models, n_train)}
     if device.type == "cpu":

@@ -72,7 +72,8 @@ def unknown_injected_parameters() -> tuple[list[str], list[str]]:
 
 def check_parameters(profile: str, device: str, seeds, dataset: str | None = None,
                      datasets: tuple[str, ...] | None = None) -> None:
-    """Fail the chapter's first cell with one clear message on a bad parameter."""
+    """Fail the chapter's first cell with one clear message on a bad parameter. ``dataset``
+    must be one of ``datasets`` (default: :data:`optim.data.CHAPTER_DATASETS`)."""
     unknown, valid = unknown_injected_parameters()
     if unknown:
         raise ValueError(f"unknown parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}")
@@ -84,7 +85,9 @@ def check_parameters(profile: str, device: str, seeds, dataset: str | None = Non
                                   and all(isinstance(s, int) and s >= 0 for s in seeds)):
         raise ValueError(f"seeds={seeds!r} is invalid: expected None (the profile's seeds) "
                          "or a non-empty list of non-negative integers")
-    if dataset is not None and datasets is not None and dataset not in datasets:
+    if datasets is None:
+        from .data import CHAPTER_DATASETS as datasets
+    if dataset is not None and dataset not in datasets:
         raise ValueError(f"dataset={dataset!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
     from .training import resolve_device
 

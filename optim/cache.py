@@ -15,7 +15,7 @@ from .atomic import check_writable, write_bytes_atomic
 
 FORMAT = 1
 QUARANTINE = ".damaged"  # suffix of entries set aside: <key>.json.gz.damaged-<time>
-_HOST = socket.gethostname().replace(".", "-")
+HOST = socket.gethostname().replace(".", "-")  # in writers' temporary names: whose orphans may be removed
 
 
 class NewerFormatError(ValueError):
@@ -108,7 +108,7 @@ class RunCache:
 
     def put(self, key: str, result: dict) -> Path:
         blob = encode(result)
-        write_bytes_atomic(self.path(key), blob, prefix=f".{key}.{_HOST}.{os.getpid()}.")
+        write_bytes_atomic(self.path(key), blob, prefix=f".{key}.{HOST}.{os.getpid()}.")
         return self.path(key)
 
     def check_writable(self) -> None:
@@ -126,7 +126,7 @@ class RunCache:
                 old = time.time() - tmp.stat().st_mtime > max_age_s
             except FileNotFoundError:
                 continue
-            dead = host == _HOST and pid is not None and pid.isdigit() and not _alive(int(pid))
+            dead = host == HOST and pid is not None and pid.isdigit() and not _alive(int(pid))
             if dead or old:
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)

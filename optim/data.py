@@ -33,8 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from .atomic import check_writable, write_atomic
 from .progress import tqdm
+from .torchvision_compat import torchvision_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "test")
@@ -208,7 +210,7 @@ def _fashion_from_apt_download() -> dict[str, np.ndarray]:
 
 def _fashion_from_torchvision() -> dict[str, np.ndarray]:
     """Fashion-MNIST from torchvision's downloader (needs internet)."""
-    from torchvision import datasets  # optim's import made this safe on CPU-only torch
+    datasets = torchvision_datasets()
 
     root = cache_dir() / "torchvision"
     try:
@@ -235,7 +237,7 @@ def _digits_from_sklearn() -> dict[str, np.ndarray]:
 
 
 def _cifar_from_torchvision(name: str) -> dict[str, np.ndarray]:
-    from torchvision import datasets  # optim's import made this safe on CPU-only torch
+    datasets = torchvision_datasets()
 
     cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
     root = cache_dir() / "torchvision"
@@ -285,6 +287,9 @@ DATASETS: dict[str, DatasetInfo] = {
                             "python -m optim.data fetch cifar100  (needs internet)", "CIFAR-100", 50_000, 10_000,
                             (3, 32, 32)),
 }
+# The datasets a chapter's ``dataset`` parameter accepts: large enough for every chapter's
+# subsets (digits has 1,437 training images) and CIFAR where a user can download it.
+CHAPTER_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 
 
 def info(name: str) -> DatasetInfo:
@@ -333,7 +338,7 @@ def fetch(name: str) -> Path:
         except (DatasetUnavailable, OSError, ValueError, subprocess.SubprocessError) as error:
             failures.append(f"{source}: {error}")
             continue
-        write_atomic(_cache_file(name), lambda f: np.savez_compressed(f, **arrays))
+        write_atomic(_cache_file(name), lambda f, arrays=arrays: np.savez_compressed(f, **arrays))
         return _cache_file(name)
     raise DatasetUnavailable(f"dataset {name!r} is not available ({'; '.join(failures)}); "
                              f"get it with: {meta.fetch_hint}")

@@ -62,9 +62,9 @@ def executor_name() -> str:
     if name not in EXECUTORS:
         raise ValueError(f"OPTIM_EXECUTOR={name!r} is invalid: expected one of {', '.join(EXECUTORS)}")
     if name == "ray":
-        from .ray_executor import _ray
+        from .ray_executor import ray_module
 
-        _ray()  # not installed: say how to install it, before any work
+        ray_module()  # not installed: say how to install it, before any work
     return name
 
 

@@ -55,9 +55,8 @@ def config_key(spec: RunSpec) -> str:
 
 def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str, float]:
     """Images/s of training steps (Adam) and of evaluation, on random images, one process."""
-    from torch.nn import functional as F
-
     from .models import build_model
+    from .training import batch_loss
 
     torch.set_num_threads(threads)
     meta = info(spec.dataset)
@@ -69,16 +68,14 @@ def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str
     amp = spec.precision == "bf16"
 
     def batch(n):
-        x = torch.randn(n, *meta.shape)
+        x = torch.rand(n, *meta.shape)  # in [0, 1], valid for every model's inputs
         return (x.contiguous(memory_format=torch.channels_last) if channels_last else x,
                 torch.randint(0, meta.num_classes, (n,)))
 
     x, y = batch(spec.batch_size)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            out = model(x)
-        loss = F.cross_entropy(out.float(), y)
+        _, loss = batch_loss(model, x, y, amp, training=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -27,7 +27,8 @@ from .spec import RunSpec
 INSTALL_HINT = "pip install 'optim-book[cluster]' (pins ray==2.60.0)"
 
 
-def _ray():
+def ray_module():
+    """The ``ray`` package, or a one-line error saying how to install it."""
     try:
         import ray
     except ImportError:
@@ -41,7 +42,7 @@ def _local(address: str | None) -> bool:
 
 def connect() -> None:
     """Connect to the cluster named by ``RAY_ADDRESS`` (or start a local Ray) unless connected."""
-    ray = _ray()
+    ray = ray_module()
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
@@ -82,7 +83,7 @@ def _task(spec: RunSpec, entry: registry.Entry, threads: int) -> dict:
 
 def results(specs: list[RunSpec], threads: int) -> Iterator[tuple[int, tuple[dict | None, str | None]]]:
     """(index, (result, error)) for every spec, in the order they finish."""
-    ray = _ray()
+    ray = ray_module()
     connect()
     from .training import git_commit
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .optimizers import SGDW, SWATS, AdaMax, Adam, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups
-from .optimizers._base import as_number
+from .optimizers import SGDW, SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups
+from .optimizers.base import as_number
 
 FAMILIES = ("classic", "adaptive", "decoupled", "switching", "user")
 
@@ -169,7 +169,7 @@ _NON_NEGATIVE = {"weight_decay", "lr_decay", "initial_accumulator_value", "momen
 
 
 def _number(name: str, value: Any) -> float:
-    """``value`` as a finite Python float (:func:`~optim.optimizers._base.as_number` says what a number is)."""
+    """``value`` as a finite Python float (:func:`~optim.optimizers.base.as_number` says what a number is)."""
     number = as_number(name, value)
     if not math.isfinite(number):
         raise ValueError(f"{name}={value!r} is invalid: expected a finite number")
@@ -180,7 +180,7 @@ def _canonical(name: str, value: Any, default: Any) -> Any:
     """``value`` checked against the type of ``default`` and put in one canonical form, so
     that equal settings give equal specs (``lr=1`` and ``lr=1.0``)."""
     if isinstance(default, bool):
-        if isinstance(value, (bool,)) or (hasattr(value, "dtype") and str(getattr(value, "dtype")) == "bool"):
+        if isinstance(value, (bool,)) or (hasattr(value, "dtype") and str(value.dtype) == "bool"):
             return bool(value)
         raise ValueError(f"{name}={value!r} is invalid: expected True or False")
     if isinstance(default, numbers.Real):

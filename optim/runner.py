@@ -31,7 +31,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points 
 _PACKAGE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def _imports_of(path: Path) -> tuple[Path, ...]:
     """The package files ``path`` imports (relative imports, at any depth of the code)."""
     tree = ast.parse(path.read_text())
@@ -85,10 +85,10 @@ def _closure(start: Path, keep=lambda path: True) -> set[Path]:
 def _shared(path: Path) -> bool:
     """Files every run executes; each optimizer's and model's own files are added per spec."""
     rel = path.relative_to(_PACKAGE).as_posix()
-    return not (rel.startswith(("optimizers/", "models/")) and rel not in ("optimizers/_base.py",))
+    return not (rel.startswith(("optimizers/", "models/")) and rel not in ("optimizers/base.py",))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shared_files() -> frozenset[Path]:
     return frozenset(p for p in _closure(_PACKAGE / "training.py", _shared) if _shared(p))
 

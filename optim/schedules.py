@@ -10,7 +10,7 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LambdaLR, LRScheduler
 
-from .optimizers._base import check_range
+from .optimizers.base import check_range
 
 
 def sgdr(optimizer: Optimizer, steps_per_epoch: int, t_0: int = 10, t_mult: int = 2,

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from .progress import tqdm
 
 from . import __version__
 from .data import load, stratified_indices
 from .models import build_model, input_scaling, is_autoencoder
 from .probes import PROBES
+from .progress import tqdm
 from .registry import build
 from .schedules import SCHEDULES
 from .spec import RunSpec
@@ -196,7 +196,9 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
         epoch_start = time.perf_counter()
         perm = torch.randperm(len(y), generator=order_gen).to(device)
         window = torch.zeros((), device=device)
-        window_n, running_loss, running_correct = 0, torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+        window_n = 0
+        running_loss = torch.zeros((), device=device)
+        running_correct = torch.zeros((), device=device, dtype=torch.long)
         for b in range(steps_per_epoch):
             idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
             xb = _normalize(_augment(x[idx], spec.augment, aug_gen), mean, std)

@@ -125,7 +125,7 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
 def test_the_fingerprint_follows_the_packages_imports_not_the_chapters():
     files = {p.relative_to(runner._PACKAGE).as_posix() for p in runner._shared_files()}
     assert {"training.py", "data.py", "schedules.py", "registry.py", "probes.py", "spec.py",
-            "optimizers/_base.py"} <= files
+            "optimizers/base.py"} <= files
     assert not files & {"book.py", "plots.py", "analysis.py", "bench.py", "runner.py", "optimizers/swats.py"}
 
 

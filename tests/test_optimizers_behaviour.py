@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
+from helpers import clone_params, make_params, run_steps
 
 import optim
-from helpers import clone_params, make_params, run_steps
 
 OURS = {
     "adam": dict(amsgrad=True, weight_decay=0.01),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import clone_params, make_params, run_steps, set_grads
 
 import optim
-from helpers import clone_params, make_params, run_steps, set_grads
 
 
 def numpy_grads(thetas, step, seed=1):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import clone_params, make_params, run_steps
 
 import optim
-from helpers import clone_params, make_params, run_steps
 
 STEPS = 120
 # (our class, our kwargs, torch class, torch kwargs)

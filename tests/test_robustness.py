@@ -62,7 +62,7 @@ def test_no_source_reachable_lists_every_source_and_writes_nothing(tmp_path, mon
 
 def test_a_chapter_without_data_fetches_none(tmp_path):
     env = dict(os.environ, OPTIM_DATA_DIR=str(tmp_path / "cache"), OPTIM_RESULTS_DIR=str(tmp_path / "results"))
-    code = "from optim import book; book.execute('testbed', 'quick', out_dir=__import__('pathlib').Path(%r))" % str(tmp_path)
+    code = f"from optim import book; book.execute('testbed', 'quick', out_dir=__import__('pathlib').Path({str(tmp_path)!r}))"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "cache").exists()
@@ -98,7 +98,7 @@ def test_fuzzed_stored_result_never_crashes_and_is_set_aside(stored, tmp_path, c
     key = result["key"]
     cache = RunCache(tmp_path)
     rng = random.Random(0)
-    for trial in range(300):
+    for _ in range(300):
         tmp_path.joinpath(f"{key}.json.gz").write_bytes(_damaged(blob, rng))
         got = cache.get(key)
         kept = sorted(tmp_path.glob(f"{key}.json.gz.damaged-*"))
@@ -148,10 +148,10 @@ def test_temporary_files_of_killed_writers_are_removed(stored, tmp_path):
     folder = tmp_path / "quick"
     folder.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    from optim.cache import _HOST
+    from optim.cache import HOST
 
-    orphan = folder / f".abc.{_HOST}.{dead.stdout.strip()}.x1.tmp"
-    live = folder / f".abd.{_HOST}.{os.getpid()}.x2.tmp"
+    orphan = folder / f".abc.{HOST}.{dead.stdout.strip()}.x1.tmp"
+    live = folder / f".abd.{HOST}.{os.getpid()}.x2.tmp"
     orphan.write_bytes(b"half")
     live.write_bytes(b"half")
     runner.run_results([spec.replace(seed=5)], root=tmp_path, progress=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._base import PaperOptimizer, check_adam_like, check_choice, new_step
+from .base import PaperOptimizer, check_adam_like, check_choice, new_step
 
 
 def adam_update(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -76,7 +76,7 @@ def fused_adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, ste
         by_device.setdefault(p.device, []).append(i)
     kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
     for idx in by_device.values():
-        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        pick = lambda xs, idx=idx: [xs[i] for i in idx]
         device_steps = pick(steps)
         torch._foreach_add_(device_steps, 1)
         kernel(pick(params), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import PaperOptimizer, check_adam_like, new_step
+from .base import PaperOptimizer, check_adam_like, new_step
 
 
 class AdaMax(PaperOptimizer):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
+from .base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
 
 VARIANTS = ("torch", "dozat", "tensorflow")
 

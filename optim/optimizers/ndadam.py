@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._base import PaperOptimizer, advance, check_adam_like, check_choice, new_step
 from .adam import adam_update
+from .base import PaperOptimizer, advance, check_adam_like, check_choice, new_step
 
 
 def _row_order(t: Tensor) -> list[int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import PaperOptimizer, check_choice, check_range
+from .base import PaperOptimizer, check_choice, check_range
 
 
 class SGDW(PaperOptimizer):

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from .adam import fused_supported
-from ._base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
+from .base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
 
 
 def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float,
@@ -168,7 +168,7 @@ class SWATS(PaperOptimizer):
             moves = [torch.zeros_like(p) for p in params]
             for eps_prime in dict.fromkeys(eps_primes):
                 idx = [i for i, e in enumerate(eps_primes) if e == eps_prime]
-                pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+                pick = lambda xs, idx=idx: [xs[i] for i in idx]
                 adam_step_into(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
                                pick(steps), pick(ks), eps_prime)
             torch._foreach_add_(params, moves)

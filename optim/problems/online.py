@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..optimizers._base import check_choice, check_range
+from ..optimizers.base import check_choice, check_range
 
 KINDS = ("deterministic", "stochastic")
 LR_DECAYS = ("sqrt", "none")

@@ -7,7 +7,8 @@ schemas the C++ extension would have defined but cannot load without CUDA. Defin
 two schemas first lets the import finish. Datasets, transforms and models then work;
 ``torchvision.ops.nms`` and ``torchvision.io.decode_image`` do not (no C++ kernels).
 
-:func:`patch_torchvision` runs when :mod:`optim` is imported and does nothing unless torch
+:func:`torchvision_datasets` applies it where the package imports torchvision (the
+downloaders of :mod:`optim.data`); :func:`patch_torchvision` does nothing unless torch
 is a CPU build and the installed torchvision is a CUDA build (the ``+cuXXX`` tag of its
 ``version.py``, read without importing it). On matching builds, e.g. torch 2.11 / torchvision 0.26 on a GPU
 machine, nothing is touched.
@@ -72,3 +73,11 @@ def patch_torchvision() -> bool:
         for name in missing:
             _library.define(_SCHEMAS[name])
     return bool(missing)
+
+
+def torchvision_datasets():
+    """``torchvision.datasets``, importable next to a CPU-only torch (see the module docstring)."""
+    patch_torchvision()
+    from torchvision import datasets
+
+    return datasets
