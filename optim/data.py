@@ -77,6 +77,13 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])
 
+    def standardized(self) -> torch.Tensor:
+        """The images as float32 with zero mean and unit variance per channel (the classifiers'
+        inputs; the training engine normalizes each batch the same way)."""
+        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.std).view(1, -1, 1, 1)
+        return (self.x.float() / 255 - mean) / std
+
     def __len__(self) -> int:
         return len(self.y)
 

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from pathlib import Path
@@ -306,3 +307,58 @@ def run_curves(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.
     """Like :func:`run_many`, returning both levels: (per-epoch frame, per-step frame)."""
     results = run_results(specs, profile, root, progress)
     return tidy(results, "epoch"), tidy(results, "step")
+
+
+# --- computations that are not training runs --------------------------------------------------
+_COMPUTED_CODE = ("problems", "optimizers", "registry.py", "schedules.py")
+
+
+def _computation_fingerprint() -> str:
+    """The source of the code a stored computation may call: the test problems, the
+    optimizers, the registry and the schedules."""
+    digest = hashlib.sha256()
+    for part in _COMPUTED_CODE:
+        path = _PACKAGE / part
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            stat = file.stat()
+            digest.update(file.relative_to(_PACKAGE).as_posix().encode() + _source(file, stat.st_mtime_ns, stat.st_size))
+    return digest.hexdigest()[:16]
+
+
+def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike | None = None, **params) -> Any:
+    """A deterministic computation that is not a training run — the online problem's sweeps,
+    say — stored like one: ``results/<profile>/<key>.json.gz``, keyed by ``name`` and the
+    JSON-able ``params`` that determine it, with the fingerprint of the code it calls
+    (:data:`_COMPUTED_CODE`). ``compute()`` returns a DataFrame (stored as columns) or a
+    JSON-able value. A stored result whose code has changed since is recomputed, except in a
+    render-only build, which uses it and counts it as stale (``computed.stale``); the key goes
+    into the chapter's manifest like a run's."""
+    base = Path(root) if root is not None else RESULTS
+    folder = results_dir(profile, base)
+    payload = json.dumps({"computation": name, "params": params}, sort_keys=True, default=str)
+    key = "computed-" + hashlib.sha256(payload.encode()).hexdigest()[:24]
+    current = _computation_fingerprint()
+    cache = RunCache(folder)
+    stored = cache.get(key)
+    if os.environ.get("OPTIM_REQUEST_LOG"):
+        _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": key, "profile": profile}])
+    render_only = os.environ.get("OPTIM_RENDER_ONLY") == "1"
+    if stored is not None and (stored["fingerprint"] == current or render_only):
+        if stored["fingerprint"] != current:
+            computed.stale += 1
+        value = stored["value"]
+        return pd.DataFrame(value["columns"]) if isinstance(value, dict) and value.get("kind") == "frame" else value
+    if render_only:
+        raise ValueError(f"the {profile}-profile computation {name!r} is not stored and this is a render-only build; "
+                         f"compute it with make run PROFILE={profile}")
+    started = time.perf_counter()
+    value = compute()
+    stored_value = ({"kind": "frame", "columns": {c: value[c].tolist() for c in value.columns}}
+                    if isinstance(value, pd.DataFrame) else value)
+    cache.check_writable()
+    cache.put(key, {"computation": name, "params": json.loads(payload)["params"], "fingerprint": current,
+                    "seconds": time.perf_counter() - started, "value": stored_value})
+    return value
+
+
+computed.stale = 0

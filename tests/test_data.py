@@ -57,3 +57,13 @@ def test_cli_rejects_unknown_names(capsys):
     with pytest.raises(SystemExit):
         data.main(["fetch", "imagenet"])
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+def test_standardized_images_have_the_dataset_s_statistics():
+    from optim import data as datasets
+
+    digits = datasets.load("digits", "train")
+    x = digits.standardized()
+    expected = (digits.x.double().numpy() / 255 - digits.mean[0]) / digits.std[0]
+    np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert x.dtype == torch.float32 and abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05

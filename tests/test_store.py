@@ -151,3 +151,29 @@ def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_pa
     book.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
     (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()
     assert book.stored_profile("tiny") == "quick"
+
+
+def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes(tmp_path, monkeypatch):
+    import pandas as pd
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"t": [1, 2, 3], "x": [0.5, -0.25, 1.0]})
+
+    first = runner.computed("demo", compute, "full", root=tmp_path, steps=3)
+    again = runner.computed("demo", compute, "full", root=tmp_path, steps=3)
+    assert len(calls) == 1 and again.equals(first)
+    runner.computed("demo", compute, "full", root=tmp_path, steps=4)  # other parameters: another result
+    assert len(calls) == 2
+    monkeypatch.setattr(runner, "_computation_fingerprint", lambda: "edited")
+    monkeypatch.setenv("OPTIM_RENDER_ONLY", "1")
+    stale_before = runner.computed.stale
+    assert runner.computed("demo", compute, "full", root=tmp_path, steps=3).equals(first)  # used, counted stale
+    assert len(calls) == 2 and runner.computed.stale == stale_before + 1
+    with pytest.raises(ValueError, match="computation 'demo' is not stored and this is a render-only build"):
+        runner.computed("demo", compute, "full", root=tmp_path, steps=5)
+    monkeypatch.delenv("OPTIM_RENDER_ONLY")
+    runner.computed("demo", compute, "full", root=tmp_path, steps=3)  # the code changed: recomputed
+    assert len(calls) == 3
