@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from .atomic import check_writable, write_json_atomic
-from .data import ROOT
+from .layout import ROOT
 from .optimizers import SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam
 from .progress import tqdm
 

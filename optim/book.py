@@ -1,35 +1,20 @@
-"""The book's machinery: chapter helpers (header, claims, source) and the build/run CLI.
+"""What a chapter calls: parameter checks, its header, its claims table, source listings.
 
-``python -m optim.book build``  executes every chapter of ``_toc.yml`` with papermill into
-``_build/src`` (profile ``full`` where a complete set of stored full results exists, else
-``quick``) and builds the HTML with Jupyter Book 1.x into ``_build/html``, warnings as errors.
-``python -m optim.book run CHAPTER --profile full --device cuda`` executes one chapter.
+The build/run/plan command line is :mod:`optim.publish`; ``python -m optim.book`` runs it
+(``python -m optim.book build | run CHAPTER | plan``, see there).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .atomic import write_json_atomic
-from .data import ROOT
-
-BUILD = ROOT / "_build"
-CLAIMS = BUILD / "claims"
-PROFILES = ("quick", "full")
-DEVICES = ("auto", "cpu", "cuda")
+from .layout import CLAIMS, DEVICES, PROFILES, ROOT
 
 
 # --- inside a chapter ------------------------------------------------------------------------
@@ -233,249 +218,14 @@ def badge(verdict: str) -> str:
 
 def collected_claims() -> list[dict]:
     """Every chapter's stored claims, in the book's order (``_toc.yml``)."""
+    from .publish import chapters
+
     order = chapters()
     found = {p.stem: json.loads(p.read_text()) for p in CLAIMS.glob("*.json")}
     return [found[c] for c in order if c in found] + [found[c] for c in sorted(found) if c not in order]
 
 
-# --- the book ---------------------------------------------------------------------------------
-def chapters() -> list[str]:
-    """Notebook chapters listed in ``_toc.yml``, in order (names without folder or suffix)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = []
+if __name__ == "__main__":  # the book's command line, kept at ``python -m optim.book``
+    from .publish import main
 
-    def walk(node):
-        if isinstance(node, dict):
-            entries.extend(node[k] for k in ("root", "file") if isinstance(node.get(k), str))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
-    return [Path(e).stem for e in entries if (ROOT / f"{e}.ipynb").exists()]
-
-
-def _results_root() -> Path:
-    from .runner import RESULTS
-
-    return RESULTS
-
-
-def manifest_path(chapter: str) -> Path:
-    return _results_root() / "manifests" / f"{chapter}.json"
-
-
-def stored_profile(chapter: str) -> str:
-    """'full' when the chapter's manifest lists its full-profile runs and all are stored, else 'quick'."""
-    try:
-        keys = json.loads(manifest_path(chapter).read_text())["keys"]
-    except (OSError, ValueError, KeyError):
-        return "quick"
-    full = _results_root() / "full"
-    return "full" if keys and all((full / f"{k}.json.gz").exists() for k in keys) else "quick"
-
-
-def write_manifest(chapter: str, keys: list[str]) -> Path:
-    """List the keys of a chapter's full-profile runs, once they are all stored: builds then
-    render the chapter from them (and only then)."""
-    return write_json_atomic(manifest_path(chapter), {"chapter": chapter, "keys": sorted(set(keys))})
-
-
-@contextlib.contextmanager
-def _environment(**values: str | None):
-    """Set (or, with None, unset) environment variables for a papermill kernel started inside."""
-    def apply(settings: dict[str, str | None]) -> None:
-        for k, v in settings.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-    before = {k: os.environ.get(k) for k in values}
-    try:
-        apply(values)
-        yield
-    finally:
-        apply(before)
-
-
-def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,
-            log: bool = False, parameters: dict | None = None, render_only: bool = False) -> Path:
-    """Execute one chapter with papermill; return the executed notebook's path.
-
-    ``parameters`` sets other names of the chapter's parameters cell; every argument is
-    checked (chapter, profile, device, parameter names) before the kernel starts.
-    ``render_only``: train nothing (stored results only; stale ones are shown as such).
-    A full-profile execution that completes writes the chapter's manifest."""
-    import papermill
-
-    names = chapters()
-    if chapter not in names:
-        raise ValueError(f"unknown chapter {chapter!r}; valid chapters: {', '.join(names)}")
-    if profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
-    if device not in DEVICES:
-        raise ValueError(f"device={device!r} is invalid: expected one of {', '.join(map(repr, DEVICES))}")
-    from .training import resolve_device
-
-    resolve_device(device)
-    source = next(ROOT.glob(f"chapters/{chapter}.ipynb"))
-    valid = list(papermill.inspect_notebook(str(source)))
-    extra = dict(parameters or {})
-    unknown = [k for k in extra if k not in valid]
-    if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for chapter {chapter!r}; valid parameters: {', '.join(valid)}")
-    out_dir = out_dir or BUILD / "executed"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / source.name
-    with tempfile.TemporaryDirectory() as tmp:
-        requests = Path(tmp) / "requests.jsonl"
-        with _environment(OPTIM_RENDER_ONLY="1" if render_only else None, OPTIM_REQUEST_LOG=str(requests),
-                          OPTIM_PLAN_FILE=None):
-            papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
-                                       kernel_name="python3", cwd=str(source.parent), log_output=log,
-                                       progress_bar=log)
-        if profile == "full" and not extra:
-            keys = [r["key"] for r in _jsonl(requests) if r["profile"] == "full"]
-            if keys:
-                write_manifest(chapter, keys)
-    _hide_injected_parameters(target)
-    return target
-
-
-def _hide_injected_parameters(notebook: Path) -> None:
-    """Tag papermill's injected-parameters cell ``remove-cell``: the page shows the chapter's
-    own parameters cell once, not a second copy with the values it ran with (the header says those)."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    changed = False
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-            changed = True
-    if changed:
-        nbformat.write(nb, notebook)
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def plan(names: list[str] | None = None, profile: str = "full"):
-    """Each chapter's runs and their status, from a plan-only execution (nothing trains)."""
-    names = names or chapters()
-    unknown = [n for n in names if n not in chapters()]
-    if unknown:
-        raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
-    if profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(map(repr, PROFILES))}")
-    return [plan_notebook(ROOT / "chapters" / f"{name}.ipynb", profile) for name in names]
-
-
-def plan_notebook(path: Path, profile: str = "full"):
-    """:func:`plan` for one notebook file: a :class:`~optim.planner.ChapterPlan`."""
-    import nbformat
-    import papermill
-
-    from .planner import ChapterPlan
-    from .spec import RunSpec
-
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        records, out = Path(tmp) / "plan.jsonl", Path(tmp) / "out.ipynb"
-        with _environment(OPTIM_PLAN_FILE=str(records), OPTIM_REQUEST_LOG=None, OPTIM_RENDER_ONLY=None):
-            try:
-                papermill.execute_notebook(str(path), str(out), parameters=dict(profile=profile, device="auto"),
-                                           kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-                                           allow_errors=True)
-            except papermill.PapermillExecutionError:
-                pass
-        errors = sum(o.get("output_type") == "error" for c in nbformat.read(out, as_version=4).cells
-                     for o in c.get("outputs", [])) if out.exists() else 1
-        seen: dict[str, tuple[RunSpec, str]] = {}
-        for r in _jsonl(records):
-            if r["key"] not in seen:
-                seen[r["key"]] = (RunSpec.from_stored(r["spec"]), r["status"])
-    return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()], errors)
-
-
-def build(strict: bool = True) -> int:
-    """Execute every chapter into ``_build/src`` and build the HTML book from it."""
-    src = BUILD / "src"
-    # Always a fresh Sphinx build: its pickled environment from an earlier build does not
-    # match the regenerated sources and turns a second build into warnings.
-    shutil.rmtree(BUILD / "book", ignore_errors=True)
-    shutil.rmtree(src, ignore_errors=True)
-    shutil.rmtree(CLAIMS, ignore_errors=True)
-    src.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml", "references.bib", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "chapters", src / "chapters",
-                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    started = time.perf_counter()
-    for chapter in chapters():
-        profile = stored_profile(chapter)
-        t0 = time.perf_counter()
-        # a chapter with stored full results is rendered from them and never trains
-        execute(chapter, profile, "auto", src / "chapters", render_only=profile == "full")
-        print(f"executed {chapter} ({profile}) in {time.perf_counter() - t0:.1f} s", flush=True)
-    print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jb), "build", str(src), "--path-output", str(BUILD / "book")]
-    if strict:
-        command += ["-W", "--keep-going"]
-    code = subprocess.run(command).returncode
-    if code == 0:
-        shutil.rmtree(BUILD / "html", ignore_errors=True)
-        shutil.copytree(BUILD / "book" / "_build" / "html", BUILD / "html")
-        print(f"book: {BUILD / 'html' / 'index.html'}")
-    return code
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m optim.book", description="Build or run the book.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="execute every chapter and build the HTML book")
-    planner = sub.add_parser("plan", help="list each chapter's runs (stored, missing, stale) and the time they need")
-    planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
-    planner.add_argument("--profile", default="full", choices=PROFILES)
-    run = sub.add_parser("run", help="execute one chapter with papermill")
-    run.add_argument("chapter", nargs="?", default="")
-    run.add_argument("--profile", default="quick", choices=PROFILES)
-    run.add_argument("--device", default="auto", choices=DEVICES)
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="set another name of the chapter's parameters cell (VALUE read as YAML)")
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        return build()
-    if args.command == "plan":
-        from .planner import render
-
-        try:
-            print(render(plan(args.chapters, args.profile)))
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        return 0
-    if not args.chapter:
-        parser.error(f"CHAPTER is required; valid chapters: {', '.join(chapters())}")
-    try:
-        parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
-        for name in ("profile", "device"):
-            if name in parameters:
-                raise ValueError(f"-p {name} is invalid: use --{name}")
-        print(execute(args.chapter, args.profile, args.device, log=True, parameters=parameters))
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from .atomic import check_writable, write_atomic
+from .layout import ROOT
 from .progress import tqdm
 from .torchvision_compat import torchvision_datasets
 
-ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "test")
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from .atomic import write_json_atomic
-from .data import ROOT, info
+from .data import info
+from .layout import ROOT
 from .spec import RunSpec
 
 THROUGHPUT_FILE = ROOT / "data" / "results" / "plan" / "throughput.json"

@@ -40,13 +40,12 @@ import pandas as pd
 
 from . import registry
 from .cache import RunCache
-from .data import ROOT, info
+from .data import info
 from .executor import execute
+from .layout import PROFILES, RESULTS
 from .models import model_source_file
 from .spec import RunSpec
 
-RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))
-PROFILES = ("quick", "full")
 MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points when stored
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import DATASETS
+from .layout import DEVICES
 from .models import FIXED_SHAPES, MODELS
 from .probes import PROBES
 from .registry import available, check_hyperparameters
 from .schedules import SCHEDULES
 
 AUGMENTATIONS = ("none", "crop-flip", "crop")
-DEVICES = ("auto", "cpu", "cuda")
 # "bf16": the forward pass under bf16 autocast (CPU or CUDA); weights, gradients and
 # optimizer state stay fp32. Fast on CPUs with AMX / AVX512-BF16 and on recent GPUs.
 PRECISIONS = ("fp32", "bf16")

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from optim import book
+from optim import book, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -38,7 +38,7 @@ def built_book(tmp_path_factory):
 
 
 def test_every_chapter_executes_and_records_its_claims(built_book):
-    for chapter in book.chapters():
+    for chapter in publish.chapters():
         # in place (the publishing workflow), a chapter with stored full results renders those
         profiles = "quick|full" if os.environ.get("OPTIM_TEST_BOOK_IN_PLACE") == "1" else "quick"
         assert re.search(rf"executed {chapter} \(({profiles})\)", built_book.stdout), chapter
@@ -48,7 +48,7 @@ def test_every_chapter_executes_and_records_its_claims(built_book):
 
 def test_scoreboard_collects_every_chapter(built_book):
     page = (HTML / "chapters" / "scoreboard.html").read_text()
-    for chapter in book.chapters():
+    for chapter in publish.chapters():
         if chapter not in NO_CLAIMS:
             assert f">{chapter}<" in page, chapter
 
@@ -122,14 +122,14 @@ def test_every_chapter_can_install_the_package_on_colab_or_binder():
 def test_set_up_code_is_collapsed_and_the_injected_parameters_are_not_shown(built_book):
     import nbformat
 
-    for chapter in book.chapters():
+    for chapter in publish.chapters():
         nb = nbformat.read(ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert "hide-cell" in code[1].metadata["tags"] and "hide-input" in code[2].metadata["tags"], chapter
         executed = nbformat.read(ROOT / "_build" / "src" / "chapters" / f"{chapter}.ipynb", as_version=4)
         injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert all("remove-cell" in c.metadata["tags"] for c in injected), chapter
-    for chapter in book.chapters():  # papermill's injected cell starts with this comment
+    for chapter in publish.chapters():  # papermill's injected cell starts with this comment
         assert "# Parameters" not in (HTML / "chapters" / f"{chapter}.html").read_text(), chapter
 
 

@@ -62,7 +62,8 @@ def test_no_source_reachable_lists_every_source_and_writes_nothing(tmp_path, mon
 
 def test_a_chapter_without_data_fetches_none(tmp_path):
     env = dict(os.environ, OPTIM_DATA_DIR=str(tmp_path / "cache"), OPTIM_RESULTS_DIR=str(tmp_path / "results"))
-    code = f"from optim import book; book.execute('testbed', 'quick', out_dir=__import__('pathlib').Path({str(tmp_path)!r}))"
+    code = ("from pathlib import Path; from optim import publish; "
+            f"publish.execute('testbed', 'quick', out_dir=Path({str(tmp_path)!r}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "cache").exists()

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 import optim
-from optim import book, runner, training
+from optim import book, publish, runner, training
 from optim.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypat
     monkeypatch.setattr(runner, "RESULTS", results)
     runner.run_many([RunSpec("logreg", optimizer="adam", seed=0, **TINY)], profile="full", progress=False)
     monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
-    plan = book.plan_notebook(path, "full")
+    plan = publish.plan_notebook(path, "full")
     assert plan.errors == 0 and len(plan.specs) == 3
     assert sorted(plan.status) == ["missing", "missing", "stored"]
     assert len(list((results / "full").glob("*.json.gz"))) == 1  # nothing trained
@@ -143,14 +143,14 @@ def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_pa
     results = tmp_path / "results"
     monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))
     monkeypatch.setattr(runner, "RESULTS", results)
-    monkeypatch.setattr(book, "ROOT", root)
-    assert book.stored_profile("tiny") == "quick"
-    book.execute("tiny", "full", out_dir=tmp_path / "out")
+    monkeypatch.setattr(publish, "ROOT", root)
+    assert publish.stored_profile("tiny") == "quick"
+    publish.execute("tiny", "full", out_dir=tmp_path / "out")
     manifest = json.loads((results / "manifests" / "tiny.json").read_text())
-    assert len(manifest["keys"]) == 3 and book.stored_profile("tiny") == "full"
-    book.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
+    assert len(manifest["keys"]) == 3 and publish.stored_profile("tiny") == "full"
+    publish.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
     (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()
-    assert book.stored_profile("tiny") == "quick"
+    assert publish.stored_profile("tiny") == "quick"
 
 
 def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes(tmp_path, monkeypatch):
