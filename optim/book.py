@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 from pathlib import Path
 
@@ -180,7 +181,8 @@ def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
                 raise ValueError(f"claims row {row['claim']!r}: its verdict does not follow from its comparisons")
         elif row["verdict"] != "not testable at this scale":
             raise ValueError(f"claims row {row['claim']!r} has no comparisons: only 'not testable at this scale' may")
-    write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
+    if not os.environ.get("OPTIM_PLAN_FILE"):  # a plan's placeholder numbers are not the chapter's claims
+        write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     _glue_at_a_glance(chapter, rows, profile)
     table = pd.DataFrame(rows)[["claim", "measured", "seeds", "profile", "verdict"]]
     return table.style.format({"verdict": badge}).hide(axis="index")
