@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data import info
 from .spec import RunSpec
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "deepobs"
@@ -47,9 +48,14 @@ class Problem:
     metric: str
 
     @property
+    def train_size(self) -> int:
+        """Training images after the validation split (50,000 for MNIST and Fashion-MNIST)."""
+        pool = info(self.dataset).train_size
+        return pool - round(pool * VALIDATION)
+
+    @property
     def steps_per_epoch(self) -> int:
-        train = 60_000 - round(60_000 * VALIDATION)
-        return -(-train // self.batch_size)
+        return -(-self.train_size // self.batch_size)
 
 
 PROBLEMS = {
@@ -157,9 +163,10 @@ def judge(ours: pd.DataFrame, problem: str, epoch: int, margin: float) -> dict[s
 def training_images(runs: pd.DataFrame) -> pd.Series:
     """Per row of a run frame: training images seen by the end of its epoch, in epochs of
     DeepOBS's 50,000 (a subset's epoch counts for less)."""
-    pool = runs["n_train"].fillna(60_000).astype(int)
+    full = info(runs["dataset"].iloc[0]).train_size
+    pool = runs["n_train"].fillna(full).astype(int)
     train = pool - (pool * runs["validation"]).round().astype(int)
-    return runs["epoch"] * train / (60_000 - round(60_000 * VALIDATION))
+    return runs["epoch"] * train / (full - round(full * VALIDATION))
 
 
 def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:

@@ -13,6 +13,7 @@ of optimizer hyperparameters), for maps and sensitivity studies.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,7 @@ def run_online_many(optimizer: str, steps: int, settings: list[dict], *, x0: flo
     the same hyperparameters share one parameter group, so a map over C costs one step per t."""
     from ..registry import build
 
-    defaults = dict(big=1010.0, small=10.0, period=101, phase=1)
+    defaults = {k: inspect.signature(coefficients).parameters[k].default for k in PROBLEM_KEYS}
     problems, groups = [], {}
     for i, setting in enumerate(settings):
         problem = {k: setting.get(k, defaults[k]) for k in PROBLEM_KEYS}
