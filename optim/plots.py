@@ -61,20 +61,61 @@ def palette(names) -> dict[str, str]:
 def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | None = None,
            logy: bool = False, title: str | None = None, **kwargs):
     """Mean of ``y`` over seeds against ``x``, one line per ``hue`` (and ``style``), with a
-    bootstrapped 95% confidence band; diverged stretches are simply absent. Lines keep their
-    optimizer's colour in every chapter (:data:`OPTIMIZER_COLOURS`)."""
+    bootstrapped 95% confidence band (:func:`mean_band`); diverged stretches are simply
+    absent. Lines keep their optimizer's colour in every chapter (:data:`OPTIMIZER_COLOURS`)."""
     ax = ax or plt.gca()
     if hue == "optimizer" and "palette" not in kwargs:
         kwargs["palette"] = palette(frame[hue].unique())
     elif hue in frame and "optimizer" in frame and "palette" not in kwargs:
         kwargs["palette"] = tag_palette(frame, hue)
-    sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=CI, n_boot=200, seed=0,
-                 ax=ax, **kwargs)
+    if frame[hue].dtype.kind in "biufc":  # a numeric hue: seaborn's colour map and its own bands
+        sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=CI, n_boot=200, seed=0, ax=ax, **kwargs)
+    else:
+        colours = _hue_colours(frame[hue], kwargs.pop("palette", None))
+        sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=None, palette=colours, ax=ax, **kwargs)
+        keys = [hue] + ([style] if style else [])
+        for group, band in mean_band(frame, x, y, keys).groupby(keys, sort=False):
+            ax.fill_between(band[x], band["low"], band["high"], color=colours[group[0]], alpha=0.2, linewidth=0)
     if logy:
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
     return ax
+
+
+def _hue_colours(labels: pd.Series, given=None) -> dict:
+    """One colour per label, as seaborn would pick them (a dict, a palette name, or its default)."""
+    levels = list(pd.unique(labels.dropna()))
+    if isinstance(given, dict):
+        return given
+    if given is None:
+        given = None if len(levels) <= len(sns.color_palette()) else "husl"
+    return dict(zip(levels, sns.color_palette(given, len(levels))))
+
+
+def mean_band(frame: pd.DataFrame, x: str, y: str, keys: list[str], level: float = 95, n_boot: int = 200,
+              seed: int = 0) -> pd.DataFrame:
+    """The percentile-bootstrap ``level``% confidence interval of the mean of ``y`` over the
+    rows (seeds) at each ``x`` of each ``keys`` group: columns ``keys``, ``x``, ``low``,
+    ``high``, sorted by ``x``; points with one value (or none finite) have no band. All groups
+    of the same size share one draw of resampling indices, so the whole frame is resampled
+    in a few array operations instead of one bootstrap per point."""
+    data = frame[keys + [x, y]].replace([np.inf, -np.inf], np.nan).dropna(subset=[y])
+    data = data.assign(_point=data.groupby(keys + [x], sort=False).ngroup())
+    data = data.assign(_size=data.groupby("_point")[y].transform("size"), _row=data.groupby("_point").cumcount())
+    rng = np.random.default_rng(seed)
+    tail = (100 - level) / 2
+    parts = []
+    for size, part in data[data["_size"] > 1].groupby("_size"):
+        values = part.pivot(index="_point", columns="_row", values=y).to_numpy()  # points × seeds
+        means = values[:, rng.integers(0, size, (n_boot, size))].mean(axis=-1)    # points × resamples
+        low, high = np.percentile(means, [tail, 100 - tail], axis=1)
+        first = part.drop_duplicates("_point").set_index("_point").loc[:, keys + [x]]
+        parts.append(first.sort_index().assign(low=low, high=high))
+    columns = keys + [x, "low", "high"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts).sort_values(x, kind="stable").reset_index(drop=True)[columns]
 
 
 def grid(table: pd.DataFrame, index: str, columns: str, values: str, ax=None, fmt: str = ".3f",
