@@ -71,18 +71,41 @@ def check_parameters(profile: str, device: str, seeds, dataset: str | None = Non
                                   and all(isinstance(s, int) and s >= 0 for s in seeds)):
         raise ValueError(f"seeds={seeds!r} is invalid: expected None (the profile's seeds) "
                          "or a non-empty list of non-negative integers")
-    if datasets is None:
-        from .data import CHAPTER_DATASETS as datasets
-    if dataset is not None and dataset not in datasets:
-        raise ValueError(f"dataset={dataset!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
+    if dataset is not None:
+        _check_dataset("dataset", dataset, datasets)
     from .training import resolve_device
 
     resolve_device(device)
 
 
-def profile_seeds(profile: str, seeds) -> list[int]:
-    """The seeds a chapter runs: ``seeds`` if given, else 2 (quick) or 3 (full)."""
-    return list(seeds) if seeds is not None else ([0, 1] if profile == "quick" else [0, 1, 2])
+def _check_dataset(name: str, value: str, datasets: tuple[str, ...] | None = None) -> None:
+    if datasets is None:
+        from .data import CHAPTER_DATASETS as datasets
+    if value not in datasets:
+        raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, datasets))}")
+
+
+def profile_seeds(profile: str, seeds, full_seeds: int = 3) -> list[int]:
+    """The seeds a chapter runs: ``seeds`` if given, else 2 (quick) or ``full_seeds`` (full)."""
+    return list(seeds) if seeds is not None else list(range(2 if profile == "quick" else full_seeds))
+
+
+def setup(profile: str, device: str, seeds, datasets: dict[str, str] | None = None, sizes: dict | None = None,
+          full_seeds: int = 3) -> tuple[list[int], object]:
+    """A chapter's first call: check its parameters and return ``(seeds, sizes)``.
+
+    Every bad parameter (an unknown one, ``profile``, ``device``, ``seeds``, and each of
+    ``datasets``, a mapping of parameter name to value) is a one-line error naming it and the
+    valid choices, before any work. ``seeds`` are the chapter's seeds (the given ones, else 2
+    in the quick profile and ``full_seeds`` in the full one); ``sizes`` is ``sizes[profile]``
+    (None when not given).
+    """
+    check_parameters(profile, device, seeds)
+    for name, value in (datasets or {}).items():
+        _check_dataset(name, value)
+    from .runner import select
+
+    return profile_seeds(profile, seeds, full_seeds), (select(sizes, profile) if sizes is not None else None)
 
 
 def dataset_label(dataset: str, n_train=None) -> str:

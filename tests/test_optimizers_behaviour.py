@@ -32,6 +32,42 @@ def build(key, params, **kw):
     return optim.build(name, params, **OURS[key], **kw)
 
 
+SMALL, LARGE = (32, 32), (256, 256)  # 4 KiB and 256 KiB of float32: either side of the CPU threshold
+
+
+@pytest.mark.parametrize("name, kwargs, shape, expected", [
+    ("adam", {}, SMALL, "fused"),                       # torch's fused kernel where it applies
+    ("adamw", {}, LARGE, "fused"),
+    ("adam", dict(foreach=True), LARGE, "multi"),       # an explicit foreach wins over fused
+    ("adam", dict(foreach=False), SMALL, "single"),
+    ("adam", dict(fused=False), SMALL, "multi"),         # the CPU default by tensor size
+    ("adam", dict(fused=False), LARGE, "single"),
+    ("amsgrad", dict(bias_correction=False), SMALL, "multi"),  # the fused kernel always corrects
+    ("nadam", {}, SMALL, "multi"),
+    ("nadam", {}, LARGE, "single"),
+    ("adamax", dict(foreach=True), LARGE, "multi"),
+])
+def test_one_place_picks_each_groups_kernel(name, kwargs, shape, expected):
+    params = [torch.nn.Parameter(torch.randn(shape)), torch.nn.Parameter(torch.randn(shape[0]))]
+    opt = optim.build(name, params, **kwargs)
+    assert opt._path(opt.param_groups[0], params) == expected
+
+
+@pytest.mark.parametrize("key", OURS)
+@pytest.mark.parametrize("foreach, path", [(False, "single"), (True, "multi")])
+def test_step_runs_the_kernel_of_the_chosen_path(key, foreach, path, monkeypatch):
+    """Every optimizer's step goes through its module's kernel table (the one dispatch)."""
+    params = make_params()
+    opt = build(key, params, foreach=foreach)
+    ran = []
+    real = opt._update
+    monkeypatch.setattr(opt, "_update", lambda group, ps, gs, ss, chosen: (ran.append(chosen), real(group, ps, gs, ss, chosen)))
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt.step()
+    assert ran and set(ran) == {path}
+
+
 @pytest.mark.parametrize("key", OURS)
 def test_foreach_and_single_tensor_paths_are_bit_identical(key):
     base = make_params()

@@ -1,8 +1,11 @@
 """Adam (Kingma & Ba, 2015, Algorithm 1), with the AMSGrad and decoupled-decay variants.
 
-One functional kernel, :func:`adam_update`, serves :class:`Adam`, :class:`~optim.AdamW` and
-:class:`~optim.AMSGrad`. It follows the operation order of ``torch.optim.Adam`` so results
-agree with it to the last bit on the single-tensor and multi-tensor paths:
+One algorithm in three kernels serves :class:`Adam`, :class:`~optim.AdamW` and
+:class:`~optim.AMSGrad`, as in ``torch.optim``: :func:`single_tensor_adam` (one parameter at a
+time; it reads like the paper), :func:`multi_tensor_adam` (the same operations over all tensors
+at once) and :func:`fused_adam` (torch's fused kernel); :class:`~optim.optimizers.base.PaperOptimizer`
+picks one. They follow the operation order of ``torch.optim.Adam``, so results agree with it to
+the last bit:
 
     m_t = β1 m_{t-1} + (1 − β1) g_t                      (Alg. 1, line 7)
     v_t = β2 v_{t-1} + (1 − β2) g_t²                     (line 8)
@@ -19,34 +22,12 @@ from torch import Tensor
 from .base import PaperOptimizer, check_adam_like, check_choice, new_step
 
 
-def adam_update(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
-                exp_avg_sqs: list[Tensor], max_exp_avg_sqs: list[Tensor], steps: list[Tensor], *,
-                lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-                amsgrad: bool, decoupled: bool, bias_correction: bool = True,
-                foreach: bool) -> None:
-    """Apply one Adam step in place. ``decoupled`` selects AdamW's θ ← θ(1 − lr·λ)."""
-    if foreach:
-        torch._foreach_add_(steps, 1)
-        if weight_decay != 0:
-            if decoupled:
-                torch._foreach_mul_(params, 1 - lr * weight_decay)
-            else:
-                grads = torch._foreach_add(grads, params, alpha=weight_decay)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        counts = [s.item() for s in steps]
-        bc1 = [1 - beta1 ** t if bias_correction else 1.0 for t in counts]
-        bc2_sqrt = [(1 - beta2 ** t) ** 0.5 if bias_correction else 1.0 for t in counts]
-        if amsgrad:
-            torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
-            denom = torch._foreach_sqrt(max_exp_avg_sqs)
-        else:
-            denom = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denom, bc2_sqrt)
-        torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, [-lr / b for b in bc1])
-        return
+def single_tensor_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                       exp_avg_sqs: list[Tensor], max_exp_avg_sqs: list[Tensor], steps: list[Tensor], *,
+                       lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                       amsgrad: bool, decoupled: bool, bias_correction: bool = True) -> None:
+    """One Adam step in place, one parameter at a time, as Algorithm 1 reads.
+    ``decoupled`` selects AdamW's θ ← θ(1 − lr·λ) instead of L2 decay in the gradient."""
     for i, param in enumerate(params):
         grad, exp_avg, exp_avg_sq, step = grads[i], exp_avgs[i], exp_avg_sqs[i], steps[i]
         step += 1
@@ -55,22 +36,51 @@ def adam_update(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor
                 param.mul_(1 - lr * weight_decay)
             else:
                 grad = grad.add(param, alpha=weight_decay)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        exp_avg.lerp_(grad, 1 - beta1)                                     # line 7
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)       # line 8
         t = step.item()
-        bc1 = 1 - beta1 ** t if bias_correction else 1.0
-        bc2_sqrt = (1 - beta2 ** t) ** 0.5 if bias_correction else 1.0
+        bc1 = 1 - beta1 ** t if bias_correction else 1.0                   # line 9
+        bc2_sqrt = (1 - beta2 ** t) ** 0.5 if bias_correction else 1.0     # line 10
         if amsgrad:
             torch.maximum(max_exp_avg_sqs[i], exp_avg_sq, out=max_exp_avg_sqs[i])
             denom = (max_exp_avg_sqs[i].sqrt() / bc2_sqrt).add_(eps)
         else:
             denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
-        param.addcdiv_(exp_avg, denom, value=-lr / bc1)
+        param.addcdiv_(exp_avg, denom, value=-lr / bc1)                    # line 11
 
 
-def fused_adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *,
-                      lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled) -> None:
-    """Call torch's own fused Adam/AdamW kernel (same mathematics, one kernel per device)."""
+def multi_tensor_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                      exp_avg_sqs: list[Tensor], max_exp_avg_sqs: list[Tensor], steps: list[Tensor], *,
+                      lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                      amsgrad: bool, decoupled: bool, bias_correction: bool = True) -> None:
+    """:func:`single_tensor_adam` as ``torch._foreach_*`` operations over all tensors at once."""
+    torch._foreach_add_(steps, 1)
+    if weight_decay != 0:
+        if decoupled:
+            torch._foreach_mul_(params, 1 - lr * weight_decay)
+        else:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    counts = [s.item() for s in steps]
+    bc1 = [1 - beta1 ** t if bias_correction else 1.0 for t in counts]
+    bc2_sqrt = [(1 - beta2 ** t) ** 0.5 if bias_correction else 1.0 for t in counts]
+    if amsgrad:
+        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+        denom = torch._foreach_sqrt(max_exp_avg_sqs)
+    else:
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denom, bc2_sqrt)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, [-lr / b for b in bc1])
+
+
+def fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *,
+               lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, bias_correction=True) -> None:
+    """Call torch's own fused Adam/AdamW kernel (same mathematics, one kernel per device).
+    The kernel keeps its step counters on the parameters' device and always corrects bias."""
+    assert bias_correction, "torch's fused kernel always corrects the bias"
     by_device: dict[torch.device, list[int]] = {}
     for i, p in enumerate(params):
         by_device.setdefault(p.device, []).append(i)
@@ -91,6 +101,9 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def fused_supported(params: list[Tensor]) -> bool:
     """True when torch's fused Adam kernel accepts every tensor of ``params``."""
     return all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES for p in params)
+
+
+KERNELS = {"single": single_tensor_adam, "multi": multi_tensor_adam, "fused": fused_adam}
 
 
 class _AdamFamily(PaperOptimizer):
@@ -120,7 +133,9 @@ class _AdamFamily(PaperOptimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _use_fused(self, group, params) -> bool:
+    KERNELS = KERNELS
+
+    def _fused_applies(self, group, params) -> bool:
         fused = group.get("fused")
         if fused is None:
             fused = group.get("foreach") is None and fused_supported(params)
@@ -128,26 +143,18 @@ class _AdamFamily(PaperOptimizer):
             raise RuntimeError("fused=True needs float parameters on a CPU or CUDA device")
         return bool(fused and group["bias_correction"])
 
-    def _update(self, group, params, grads, states, foreach):
+    def _update(self, group, params, grads, states, path):
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
-        lists = dict(
-            exp_avgs=[s["exp_avg"] for s in states],
-            exp_avg_sqs=[s["exp_avg_sq"] for s in states],
-            max_exp_avg_sqs=[s["max_exp_avg_sq"] for s in states] if amsgrad else [],
-            steps=[s["step"] for s in states])
-        scalars = dict(lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                       weight_decay=group["weight_decay"], amsgrad=amsgrad,
-                       decoupled=self.decoupled_weight_decay)
-        if self._use_fused(group, params):
+        if path == "fused":
             for s, p in zip(states, params):
                 if s["step"].device != p.device:  # fused kernels keep the step on the device
                     s["step"] = s["step"].to(p.device)
-            lists["steps"] = [s["step"] for s in states]
-            fused_adam_update(params, grads, **lists, **scalars)
-        else:
-            adam_update(params, grads, **lists, **scalars,
-                        bias_correction=group["bias_correction"], foreach=foreach)
+        self.KERNELS[path](
+            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+            [s["max_exp_avg_sq"] for s in states] if amsgrad else [], [s["step"] for s in states],
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+            amsgrad=amsgrad, decoupled=self.decoupled_weight_decay, bias_correction=group["bias_correction"])
 
 
 class Adam(_AdamFamily):

@@ -8,8 +8,38 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from .base import PaperOptimizer, check_adam_like, new_step
+
+
+def single_tensor_adamax(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                         exp_infs: list[Tensor], steps: list[Tensor], *, lr: float, beta1: float, beta2: float,
+                         eps: float, weight_decay: float) -> None:
+    """One AdaMax step in place, one parameter at a time (Algorithm 2)."""
+    for param, grad, exp_avg, exp_inf, step in zip(params, grads, exp_avgs, exp_infs, steps):
+        step += 1
+        if weight_decay != 0:
+            grad = grad.add(param, alpha=weight_decay)
+        exp_avg.lerp_(grad, 1 - beta1)                                          # m_t
+        torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)  # u_t
+        param.addcdiv_(exp_avg, exp_inf, value=-lr / (1 - beta1 ** step.item()))
+
+
+def multi_tensor_adamax(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                        exp_infs: list[Tensor], steps: list[Tensor], *, lr: float, beta1: float, beta2: float,
+                        eps: float, weight_decay: float) -> None:
+    """:func:`single_tensor_adamax` as ``torch._foreach_*`` operations over all tensors at once."""
+    torch._foreach_add_(steps, 1)
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_infs, beta2)
+    abs_grads = torch._foreach_abs(grads)
+    torch._foreach_add_(abs_grads, eps)
+    torch._foreach_maximum_(exp_infs, abs_grads)
+    step_sizes = [-lr / (1 - beta1 ** s.item()) for s in steps]
+    torch._foreach_addcdiv_(params, exp_avgs, exp_infs, step_sizes)
 
 
 class AdaMax(PaperOptimizer):
@@ -26,28 +56,10 @@ class AdaMax(PaperOptimizer):
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _update(self, group, params, grads, states, foreach):
+    KERNELS = {"single": single_tensor_adamax, "multi": multi_tensor_adamax}
+
+    def _update(self, group, params, grads, states, path):
         beta1, beta2 = group["betas"]
-        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_infs = [s["exp_inf"] for s in states]
-        steps = [s["step"] for s in states]
-        if foreach:
-            torch._foreach_add_(steps, 1)
-            if wd != 0:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-            torch._foreach_mul_(exp_infs, beta2)
-            abs_grads = torch._foreach_abs(grads)
-            torch._foreach_add_(abs_grads, eps)
-            torch._foreach_maximum_(exp_infs, abs_grads)
-            step_sizes = [-lr / (1 - beta1 ** s.item()) for s in steps]
-            torch._foreach_addcdiv_(params, exp_avgs, exp_infs, step_sizes)
-            return
-        for param, grad, exp_avg, exp_inf, step in zip(params, grads, exp_avgs, exp_infs, steps):
-            step += 1
-            if wd != 0:
-                grad = grad.add(param, alpha=wd)
-            exp_avg.lerp_(grad, 1 - beta1)
-            torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)
-            param.addcdiv_(exp_avg, exp_inf, value=-lr / (1 - beta1 ** step.item()))
+        self.KERNELS[path](params, grads, [s["exp_avg"] for s in states], [s["exp_inf"] for s in states],
+                           [s["step"] for s in states], lr=group["lr"], beta1=beta1, beta2=beta2,
+                           eps=group["eps"], weight_decay=group["weight_decay"])

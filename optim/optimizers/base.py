@@ -2,10 +2,13 @@
 
 Every optimizer in :mod:`optim.optimizers` follows :mod:`torch.optim`'s conventions:
 hyperparameters are validated in ``__init__``, per-parameter state lives in
-``self.state[p]`` (so ``state_dict``/``load_state_dict`` work unchanged), and ``step``
-runs either a single-tensor loop or a multi-tensor (``torch._foreach_*``) path chosen by
-the ``foreach`` argument. Both paths apply the same floating-point operations in the same
-order, so they give bit-identical results.
+``self.state[p]`` (so ``state_dict``/``load_state_dict`` work unchanged), and each algorithm
+is written twice, side by side in its module, as torch.optim writes its own: a single-tensor
+function (a loop over parameters that reads like the paper's pseudo-code) and a multi-tensor
+function (the same operations as ``torch._foreach_*`` calls over all tensors at once), plus
+torch's fused kernel where one exists (Adam, AdamW). Both apply the same floating-point
+operations in the same order, so they give bit-identical results. Which one runs is decided in
+one place, :meth:`PaperOptimizer._path`, from the ``foreach``/``fused`` arguments.
 """
 
 from __future__ import annotations
@@ -116,7 +119,9 @@ class PaperOptimizer(Optimizer):
     """Base class: gathers parameters with gradients, initialises state, dispatches paths.
 
     Subclasses implement ``_init_state(p, state, group)`` and
-    ``_update(group, params, grads, states, foreach: bool)``.
+    ``_update(group, params, grads, states, path)``, which calls the algorithm's kernel for
+    ``path`` (``"single"``, ``"multi"`` or ``"fused"``, from :meth:`_path`); a subclass with a
+    fused kernel says when it applies in ``_fused_applies``.
     """
 
     def _gather(self, group: dict) -> tuple[list[Tensor], list[Tensor], list[dict]]:
@@ -185,8 +190,20 @@ class PaperOptimizer(Optimizer):
         raise NotImplementedError
 
     def _update(self, group: dict, params: list[Tensor], grads: list[Tensor],
-                states: list[dict], foreach: bool) -> None:  # pragma: no cover
+                states: list[dict], path: str) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    def _fused_applies(self, group: dict, params: list[Tensor]) -> bool:
+        """Whether this group runs a fused kernel (none by default)."""
+        return False
+
+    def _path(self, group: dict, params: list[Tensor]) -> str:
+        """The one place that picks a group's kernel: ``"fused"`` where the optimizer has a fused
+        kernel that applies, else ``"multi"`` (multi-tensor) or ``"single"`` (single-tensor)
+        by the ``foreach`` argument and, when it is None, by device and tensor size."""
+        if self._fused_applies(group, params):
+            return "fused"
+        return "multi" if self._use_foreach(group, params) else "single"
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -198,7 +215,7 @@ class PaperOptimizer(Optimizer):
         for group in self.param_groups:
             params, grads, states = self._gather(group)
             if params:
-                self._update(group, params, grads, states, self._use_foreach(group, params))
+                self._update(group, params, grads, states, self._path(group, params))
         return loss
 
     def state_dict(self) -> dict[str, Any]:

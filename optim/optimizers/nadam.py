@@ -23,6 +23,7 @@ bias correction for both terms,
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from .base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
 
@@ -32,6 +33,45 @@ VARIANTS = ("torch", "dozat", "tensorflow")
 def momentum_schedule(t: float, beta1: float, momentum_decay: float) -> float:
     """Dozat's warming momentum μ_t = β1 (1 − ½·0.96^(t·ψ))."""
     return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+def single_tensor_nadam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                        exp_avg_sqs: list[Tensor], *, grad_coefs: list[float], avg_coefs: list[float],
+                        ema_weights: list[float], bc2_sqrts: list[float], beta2: float, eps: float,
+                        weight_decay: float, scratch=torch.empty_like) -> None:
+    """One Nadam step in place, one parameter at a time. The per-tensor scalars come from
+    :meth:`Nadam._update`: ``grad_coefs`` = −α(1 − μ_t)/(1 − Π_{i≤t} μ_i), ``avg_coefs`` =
+    −α μ_{t+1}/(1 − Π_{i≤t+1} μ_i), ``ema_weights`` the first moment's 1 − β and ``bc2_sqrts``
+    = √(1 − β2ᵗ); ``scratch(t)`` gives a temporary shaped like ``t``."""
+    for i, param in enumerate(params):
+        grad = grads[i] if weight_decay == 0 else grads[i].add(param, alpha=weight_decay)
+        exp_avgs[i].lerp_(grad, ema_weights[i])                                  # m_t
+        exp_avg_sqs[i].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)         # n_t
+        denom = torch.sqrt(exp_avg_sqs[i], out=scratch(param))
+        denom.div_(bc2_sqrts[i]).add_(eps)                                      # √n̂_t + ε
+        param.addcdiv_(grad, denom, value=grad_coefs[i])                        # the gradient's share
+        param.addcdiv_(exp_avgs[i], denom, value=avg_coefs[i])                  # the momentum's share
+
+
+def multi_tensor_nadam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                       exp_avg_sqs: list[Tensor], *, grad_coefs: list[float], avg_coefs: list[float],
+                       ema_weights: list[float], bc2_sqrts: list[float], beta2: float, eps: float,
+                       weight_decay: float) -> None:
+    """:func:`single_tensor_nadam` as ``torch._foreach_*`` operations over all tensors at once."""
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    if len(set(ema_weights)) == 1:
+        torch._foreach_lerp_(exp_avgs, grads, ema_weights[0])
+    else:
+        for exp_avg, grad, w in zip(exp_avgs, grads, ema_weights):
+            exp_avg.lerp_(grad, w)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denom, bc2_sqrts)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, grads, denom, grad_coefs)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, avg_coefs)
 
 
 class Nadam(PaperOptimizer):
@@ -54,12 +94,13 @@ class Nadam(PaperOptimizer):
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _update(self, group, params, grads, states, foreach):
+    KERNELS = {"single": single_tensor_nadam, "multi": multi_tensor_nadam}
+
+    def _update(self, group, params, grads, states, path):
+        """The step's scalars, for every tensor at once (one multi-tensor op per counter),
+        then the update by the chosen kernel."""
         beta1, beta2 = group["betas"]
         lr, eps, wd, psi = group["lr"], group["eps"], group["weight_decay"], group["momentum_decay"]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        # Scalar bookkeeping, identical on both paths: one multi-tensor op per counter.
         ts = advance([s["step"] for s in states])
         mus = [momentum_schedule(t, beta1, psi) for t in ts]
         mu_nexts = [momentum_schedule(t + 1, beta1, psi) for t in ts]
@@ -72,27 +113,9 @@ class Nadam(PaperOptimizer):
             avg_coefs = [-lr * mu_next / (1.0 - prod * mu_next) for mu_next, prod in zip(mu_nexts, prods)]
         ema_weights = [1 - mu for mu in mus] if group["variant"] == "dozat" else [1 - beta1] * len(ts)
         bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
-        if foreach:
-            if wd != 0:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-            if len(set(ema_weights)) == 1:
-                torch._foreach_lerp_(exp_avgs, grads, ema_weights[0])
-            else:
-                for exp_avg, grad, w in zip(exp_avgs, grads, ema_weights):
-                    exp_avg.lerp_(grad, w)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-            denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denom, bc2_sqrts)
-            torch._foreach_add_(denom, eps)
-            torch._foreach_addcdiv_(params, grads, denom, grad_coefs)
-            torch._foreach_addcdiv_(params, exp_avgs, denom, avg_coefs)
-            return
-        for i, param in enumerate(params):
-            grad = grads[i] if wd == 0 else grads[i].add(param, alpha=wd)
-            exp_avgs[i].lerp_(grad, ema_weights[i])
-            exp_avg_sqs[i].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = torch.sqrt(exp_avg_sqs[i], out=self._scratch_like(param))
-            denom.div_(bc2_sqrts[i]).add_(eps)
-            param.addcdiv_(grad, denom, value=grad_coefs[i])
-            param.addcdiv_(exp_avgs[i], denom, value=avg_coefs[i])
+        scalars = dict(grad_coefs=grad_coefs, avg_coefs=avg_coefs, ema_weights=ema_weights, bc2_sqrts=bc2_sqrts,
+                       beta2=beta2, eps=eps, weight_decay=wd)
+        if path == "single":
+            scalars["scratch"] = self._scratch_like
+        self.KERNELS[path](params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                           **scalars)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .adam import adam_update
+from .adam import KERNELS as ADAM_KERNELS
 from .base import PaperOptimizer, advance, check_adam_like, check_choice, new_step
 
 
@@ -53,6 +53,54 @@ def normalize_rows_(p: Tensor) -> Tensor:
     rows = _rows(p, _row_order(p))
     rows.mul_(torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12).reciprocal_())
     return p
+
+
+def _as_rows(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor]):
+    """Weights, gradients and first moments as (rows, values) views, read in the weight's
+    memory order whatever their own."""
+    orders = [None if p.is_contiguous() else _row_order(p) for p in params]
+    return ([_rows(p, o) for p, o in zip(params, orders)], [_rows(g, o, writable=False) for g, o in zip(grads, orders)],
+            [_rows(m, o) for m, o in zip(exp_avgs, orders)])
+
+
+def single_tensor_ndadam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                         exp_avg_sqs: list[Tensor], steps: list[Tensor], *, lr: float, beta1: float,
+                         beta2: float, eps: float, scratch=torch.empty_like) -> None:
+    """One ND-Adam step (Algorithm 1) in place, one tensor at a time: its rows stay in cache
+    from the projection to the renormalization (on a CPU about twice as fast as sweeping every
+    op over all tensors); ``scratch(t)`` gives the one full-size temporary."""
+    ts = advance(steps)
+    for w, g, m, v, t in zip(*_as_rows(params, grads, exp_avgs), exp_avg_sqs, ts):
+        buffer = scratch(w)
+        gbar = torch.addcmul(g, w, _row_dot(g, w, buffer), value=-1, out=buffer)   # eq. 8
+        m.lerp_(gbar, 1 - beta1)
+        v.lerp_(_row_sq_norm(gbar), 1 - beta2)                                     # eq. 9
+        step_size = -lr / (1 - beta1 ** t)
+        coefficient = v.sqrt().div_((1 - beta2 ** t) ** 0.5).add_(eps).reciprocal_().mul_(step_size)
+        w.addcmul_(m, coefficient)  # eq. 10, one division per row
+        _normalize(w)               # eq. 11
+
+
+def multi_tensor_ndadam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                        exp_avg_sqs: list[Tensor], steps: list[Tensor], *, lr: float, beta1: float,
+                        beta2: float, eps: float) -> None:
+    """:func:`single_tensor_ndadam` with its elementwise updates as ``torch._foreach_*``
+    operations over all tensors at once (row reductions have no multi-tensor form)."""
+    ts = advance(steps)
+    ws, gs, ms = _as_rows(params, grads, exp_avgs)
+    gbars = [torch.addcmul(g, w, _row_dot(g, w), value=-1) for g, w in zip(gs, ws)]
+    torch._foreach_lerp_(ms, gbars, 1 - beta1)
+    sq_norms = [_row_sq_norm(gb) for gb in gbars]
+    del gbars
+    torch._foreach_lerp_(exp_avg_sqs, sq_norms, 1 - beta2)
+    denoms = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denoms, [(1 - beta2 ** t) ** 0.5 for t in ts])
+    torch._foreach_add_(denoms, eps)
+    torch._foreach_reciprocal_(denoms)
+    torch._foreach_mul_(denoms, [-lr / (1 - beta1 ** t) for t in ts])
+    for w, m, coefficient in zip(ws, ms, denoms):
+        w.addcmul_(m, coefficient)
+        _normalize(w)
 
 
 class NDAdam(PaperOptimizer):
@@ -91,53 +139,22 @@ class NDAdam(PaperOptimizer):
         else:
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _update(self, group, params, grads, states, foreach):
+    KERNELS = {"single": single_tensor_ndadam, "multi": multi_tensor_ndadam}
+
+    def _update(self, group, params, grads, states, path):
+        """ND-Adam's kernel for an ``nd`` group, Adam's for the others."""
         beta1, beta2 = group["betas"]
         steps = [s["step"] for s in states]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
         if not group["nd"]:
-            adam_update(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"],
-                        beta1=beta1, beta2=beta2, eps=group["eps"],
-                        weight_decay=group["weight_decay"], amsgrad=False, decoupled=False,
-                        foreach=foreach)
+            ADAM_KERNELS[path](params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"], beta1=beta1,
+                               beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                               amsgrad=False, decoupled=False)
             return
-        lr, eps = group["lr"], group["eps"]
-        ts = advance(steps)
-        step_sizes = [-lr / (1 - beta1 ** t) for t in ts]
-        bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
-        # Gradients and moments are read in the weight's memory order, whatever their own.
-        orders = [None if p.is_contiguous() else _row_order(p) for p in params]
-        ws = [_rows(p, o) for p, o in zip(params, orders)]
-        gs = [_rows(g, o, writable=False) for g, o in zip(grads, orders)]
-        ms = [_rows(m, o) for m, o in zip(exp_avgs, orders)]
-        if foreach:
-            # Row reductions have no multi-tensor form; the elementwise updates do.
-            gbars = [torch.addcmul(g, w, _row_dot(g, w), value=-1) for g, w in zip(gs, ws)]
-            torch._foreach_lerp_(ms, gbars, 1 - beta1)
-            sq_norms = [_row_sq_norm(gb) for gb in gbars]
-            del gbars
-            torch._foreach_lerp_(exp_avg_sqs, sq_norms, 1 - beta2)
-            denoms = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denoms, bc2_sqrts)
-            torch._foreach_add_(denoms, eps)
-            torch._foreach_reciprocal_(denoms)
-            torch._foreach_mul_(denoms, step_sizes)
-            for w, m, coefficient in zip(ws, ms, denoms):
-                w.addcmul_(m, coefficient)  # eq. 10 with one division per row
-                _normalize(w)
-            return
-        # One tensor at a time: its rows stay in cache from the projection to the
-        # renormalization (on a CPU about twice as fast as sweeping every op over all tensors),
-        # and every full-size temporary lives in the one reused scratch buffer.
-        for w, g, m, v, size, bc2_sqrt in zip(ws, gs, ms, exp_avg_sqs, step_sizes, bc2_sqrts):
-            scratch = self._scratch_like(w)
-            gbar = torch.addcmul(g, w, _row_dot(g, w, scratch), value=-1, out=scratch)
-            m.lerp_(gbar, 1 - beta1)
-            v.lerp_(_row_sq_norm(gbar), 1 - beta2)
-            coefficient = v.sqrt().div_(bc2_sqrt).add_(eps).reciprocal_().mul_(size)
-            w.addcmul_(m, coefficient)  # eq. 10, one division per row
-            _normalize(w)
+        scratch = dict(scratch=self._scratch_like) if path == "single" else {}
+        self.KERNELS[path](params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
+                           eps=group["eps"], **scratch)
 
 
 def _row_dot(a: Tensor, b: Tensor, scratch: Tensor | None = None) -> Tensor:

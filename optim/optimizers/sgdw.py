@@ -12,8 +12,44 @@ identity). With ``weight_decay=0`` it equals ``torch.optim.SGD``.
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from .base import PaperOptimizer, check_choice, check_range
+
+
+def single_tensor_sgdw(params: list[Tensor], grads: list[Tensor], momentum_buffers: list[Tensor | None], *,
+                       lr: float, momentum: float, weight_decay: float, nesterov: bool) -> None:
+    """One SGDW step in place, one parameter at a time; a ``None`` buffer (the first step) is
+    filled with the gradient, in place in ``momentum_buffers``."""
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        if weight_decay != 0:
+            param.mul_(1 - lr * weight_decay)                        # decoupled decay
+        if momentum != 0:
+            buf = momentum_buffers[i]
+            if buf is None:
+                buf = momentum_buffers[i] = torch.clone(grad).detach()
+            else:
+                buf.mul_(momentum).add_(grad)                        # b ← μ b + g
+            grad = grad.add(buf, alpha=momentum) if nesterov else buf
+        param.add_(grad, alpha=-lr)
+
+
+def multi_tensor_sgdw(params: list[Tensor], grads: list[Tensor], momentum_buffers: list[Tensor | None], *,
+                      lr: float, momentum: float, weight_decay: float, nesterov: bool) -> None:
+    """:func:`single_tensor_sgdw` as ``torch._foreach_*`` operations over all tensors at once."""
+    if weight_decay != 0:
+        torch._foreach_mul_(params, 1 - lr * weight_decay)
+    if momentum != 0:
+        fresh = [b is None for b in momentum_buffers]
+        for i, (grad, new) in enumerate(zip(grads, fresh)):
+            if new:
+                momentum_buffers[i] = torch.clone(grad).detach()
+        old = [b for b, new in zip(momentum_buffers, fresh) if not new]
+        if old:
+            torch._foreach_mul_(old, momentum)
+            torch._foreach_add_(old, [g for g, new in zip(grads, fresh) if not new])
+        grads = torch._foreach_add(grads, momentum_buffers, alpha=momentum) if nesterov else momentum_buffers
+    torch._foreach_add_(params, grads, alpha=-lr)
 
 
 class SGDW(PaperOptimizer):
@@ -34,35 +70,11 @@ class SGDW(PaperOptimizer):
     def _init_state(self, p, state, group):
         state["momentum_buffer"] = None
 
-    def _update(self, group, params, grads, states, foreach):
-        lr, mom, wd, nesterov = group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]
-        if wd != 0:
-            if foreach:
-                torch._foreach_mul_(params, 1 - lr * wd)
-            else:
-                for p in params:
-                    p.mul_(1 - lr * wd)
-        if mom != 0:
-            fresh = [s["momentum_buffer"] is None for s in states]
-            for s, g, new in zip(states, grads, fresh):
-                if new:
-                    s["momentum_buffer"] = torch.clone(g).detach()
-            bufs = [s["momentum_buffer"] for s in states]
-            old = [b for b, new in zip(bufs, fresh) if not new]
-            old_grads = [g for g, new in zip(grads, fresh) if not new]
-            if foreach and old:
-                torch._foreach_mul_(old, mom)
-                torch._foreach_add_(old, old_grads)
-            else:
-                for b, g in zip(old, old_grads):
-                    b.mul_(mom).add_(g)
-            if nesterov:
-                grads = (torch._foreach_add(grads, bufs, alpha=mom) if foreach
-                         else [g.add(b, alpha=mom) for g, b in zip(grads, bufs)])
-            else:
-                grads = bufs
-        if foreach:
-            torch._foreach_add_(params, grads, alpha=-lr)
-        else:
-            for p, g in zip(params, grads):
-                p.add_(g, alpha=-lr)
+    KERNELS = {"single": single_tensor_sgdw, "multi": multi_tensor_sgdw}
+
+    def _update(self, group, params, grads, states, path):
+        buffers = [s["momentum_buffer"] for s in states]
+        self.KERNELS[path](params, grads, buffers, lr=group["lr"], momentum=group["momentum"],
+                           weight_decay=group["weight_decay"], nesterov=group["nesterov"])
+        for state, buffer in zip(states, buffers):
+            state["momentum_buffer"] = buffer

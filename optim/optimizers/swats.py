@@ -62,6 +62,90 @@ def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, be
     param.add_(grad, alpha=-lr)
 
 
+def single_tensor_swats_sgd(params: list[Tensor], grads: list[Tensor], momentum_buffers: list[Tensor], *,
+                            rates: list[float], beta1: float, nesterov: bool) -> None:
+    """The SGD phase, one parameter at a time: v ← β1 v + g; θ ← θ − (1 − β1)·Λ·v, with
+    ``rates`` the (1 − β1)·Λ of each tensor (Nesterov: v replaced by g + β1 v)."""
+    for p, g, v, rate in zip(params, grads, momentum_buffers, rates):
+        v.mul_(beta1).add_(g)
+        p.add_(g.add(v, alpha=beta1) if nesterov else v, alpha=-rate)
+
+
+def multi_tensor_swats_sgd(params: list[Tensor], grads: list[Tensor], momentum_buffers: list[Tensor], *,
+                           rates: list[float], beta1: float, nesterov: bool) -> None:
+    """:func:`single_tensor_swats_sgd` with ``torch._foreach_*`` operations for the buffers."""
+    torch._foreach_mul_(momentum_buffers, beta1)
+    torch._foreach_add_(momentum_buffers, grads)
+    directions = torch._foreach_add(grads, momentum_buffers, alpha=beta1) if nesterov else momentum_buffers
+    for p, d, rate in zip(params, directions, rates):  # per-tensor rates Λ
+        p.add_(d, alpha=-rate)
+
+
+def single_tensor_swats_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                             exp_avg_sqs: list[Tensor], steps: list[Tensor], ks: list[float], *, lr: float,
+                             beta1: float, beta2: float, eps: float, scratch=torch.empty_like) -> list[Tensor]:
+    """The Adam phase, one parameter at a time: θ ← θ + p_k with the paper's step
+    p_k = −α·√(1 − β2ᵏ)/(1 − β1ᵏ)·m_k/(√a_k + ε) (``steps`` already advanced to ``ks``);
+    returns [pᵀp, pᵀg] for every tensor, for the switch test. Where torch's fused Adam kernel
+    takes the tensor it computes p_k (see :func:`_fused_paper_step`, one pass over memory
+    instead of six); the three lines below it are the same step as the paper writes it."""
+    dots = []
+    for p, g, m, a, step, k in zip(params, grads, exp_avgs, exp_avg_sqs, steps, ks):
+        move = scratch(p).zero_()
+        if fused_supported([p]):
+            _fused_paper_step([move], [g], [m], [a], [step], [k], lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        else:
+            m.lerp_(g, 1 - beta1)
+            a.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            torch.div(m, a.sqrt().add_(eps), out=move).mul_(-lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k))
+        p.add_(move)
+        flat = move.flatten()
+        dots += [torch.dot(flat, flat), torch.dot(flat, g.flatten())]
+    return dots
+
+
+def _fused_paper_step(moves: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], exp_avg_sqs: list[Tensor],
+                      steps: list[Tensor], ks: list[float], *, lr: float, beta1: float, beta2: float,
+                      eps: float) -> None:
+    """moves ← p_k (zeroed buffers in), m and a updated, by torch's fused Adam kernel. It
+    computes θ − α/(1−β1ᵏ)·m/(√a/√(1−β2ᵏ) + ε'); with ε' = ε/√(1−β2ᵏ) that is exactly the
+    paper's p_k, so run on zeroed buffers instead of θ it leaves p_k there."""
+    eps_primes = [eps / (1 - beta2 ** k) ** 0.5 for k in ks]
+    for eps_prime in dict.fromkeys(eps_primes):
+        idx = [i for i, e in enumerate(eps_primes) if e == eps_prime]
+        pick = lambda xs, idx=idx: [xs[i] for i in idx]
+        # The kernel reads the (already advanced) counters where it runs: on an
+        # accelerator it needs them there; on a CPU .to() returns them unchanged.
+        device_steps = [t.to(move.device) for t, move in zip(pick(steps), pick(moves))]
+        torch._fused_adam_(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs), [], device_steps,
+                           eps=eps_prime, amsgrad=False, lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0,
+                           maximize=False, grad_scale=None, found_inf=None)
+
+
+def multi_tensor_swats_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
+                            exp_avg_sqs: list[Tensor], steps: list[Tensor], ks: list[float], *, lr: float,
+                            beta1: float, beta2: float, eps: float) -> list[Tensor]:
+    """:func:`single_tensor_swats_adam` over all tensors at once (the fused kernel where it
+    takes them, ``torch._foreach_*`` operations elsewhere)."""
+    moves = [torch.zeros_like(p) for p in params]
+    if fused_supported(params):
+        _fused_paper_step(moves, grads, exp_avgs, exp_avg_sqs, steps, ks, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    else:
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(moves, exp_avgs, denom,
+                                [-lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k) for k in ks])
+    torch._foreach_add_(params, moves)
+    return [torch.dot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
+
+
+SGD_PHASE_KERNELS = {"single": single_tensor_swats_sgd, "multi": multi_tensor_swats_sgd}
+ADAM_PHASE_KERNELS = {"single": single_tensor_swats_adam, "multi": multi_tensor_swats_adam}
+
+
 GRANULARITIES = ("tensor", "model")
 
 
@@ -103,85 +187,38 @@ class SWATS(PaperOptimizer):
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _update(self, group, params, grads, states, foreach):
+    def _update(self, group, params, grads, states, path):
         beta1, beta2 = group["betas"]
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         if wd != 0:
-            grads = (torch._foreach_add(grads, params, alpha=wd) if foreach
+            grads = (torch._foreach_add(grads, params, alpha=wd) if path == "multi"
                      else [g.add(p, alpha=wd) for g, p in zip(grads, params)])
         sgd = [i for i, s in enumerate(states) if s["in_sgd"]]
         adam = [i for i, s in enumerate(states) if not s["in_sgd"]]
         if sgd:
             self._sgd_phase([params[i] for i in sgd], [grads[i] for i in sgd],
-                            [states[i] for i in sgd], beta1, group["nesterov"], foreach, lr)
+                            [states[i] for i in sgd], beta1, group["nesterov"], path, lr)
         if adam:
             self._adam_phase([params[i] for i in adam], [grads[i] for i in adam],
                              [states[i] for i in adam], lr, beta1, beta2, eps,
-                             group["switch_eps"], foreach, group["require_positive_rate"],
+                             group["switch_eps"], path, group["require_positive_rate"],
                              group.get("granularity", "tensor"))
 
     @staticmethod
-    def _sgd_phase(params, grads, states, beta1, nesterov, foreach, lr):
-        bufs = [s["momentum_buffer"] for s in states]
-        # Λ scaled by the schedule since the switch (1 under a constant lr)
-        rates = [-(1 - beta1) * s["sgd_lr"] * (lr / s.get("switch_lr", lr)) for s in states]
-        if foreach:
-            torch._foreach_mul_(bufs, beta1)
-            torch._foreach_add_(bufs, grads)
-            directions = torch._foreach_add(grads, bufs, alpha=beta1) if nesterov else bufs
-            for p, d, r in zip(params, directions, rates):  # per-tensor rates Λ
-                p.add_(d, alpha=r)
-            return
-        for p, g, b, r in zip(params, grads, bufs, rates):
-            b.mul_(beta1).add_(g)
-            p.add_(g.add(b, alpha=beta1) if nesterov else b, alpha=r)
+    def _sgd_phase(params, grads, states, beta1, nesterov, path, lr):
+        """SGD with Λ, scaled by the schedule since the switch (1 under a constant lr)."""
+        rates = [(1 - beta1) * s["sgd_lr"] * (lr / s.get("switch_lr", lr)) for s in states]
+        SGD_PHASE_KERNELS[path](params, grads, [s["momentum_buffer"] for s in states], rates=rates, beta1=beta1,
+                                nesterov=nesterov)
 
-    def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, foreach,
+    def _adam_phase(self, params, grads, states, lr, beta1, beta2, eps, switch_eps, path,
                     require_positive_rate=True, granularity="tensor"):
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        steps = [s["step"] for s in states]
-        ks = advance(steps)
-        # torch's fused Adam kernel computes θ − α/(1−β1ᵏ)·m/(√a/√(1−β2ᵏ) + ε'); with
-        # ε' = ε/√(1−β2ᵏ) that is exactly the paper's step p_k = −α√(1−β2ᵏ)/(1−β1ᵏ)·m/(√a + ε).
-        # Run on a zeroed buffer instead of θ, it leaves p_k there for pᵀp and pᵀg.
-        eps_primes = [eps / (1 - beta2 ** k) ** 0.5 for k in ks]
-        fused = fused_supported(params)
-
-        def adam_step_into(moves, gs, ms, as_, step_list, k_list, eps_prime):
-            """moves ← p_k (zeroed buffers in, the paper's step out); updates m and a."""
-            if fused:
-                # The kernel reads the (already advanced) counters where it runs: on an
-                # accelerator it needs them there; on a CPU .to() returns them unchanged.
-                device_steps = [t.to(move.device) for t, move in zip(step_list, moves)]
-                torch._fused_adam_(moves, gs, ms, as_, [], device_steps, eps=eps_prime, amsgrad=False,
-                                   lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0,
-                                   maximize=False, grad_scale=None, found_inf=None)
-                return
-            for move, g, m, a, k in zip(moves, gs, ms, as_, k_list):
-                m.lerp_(g, 1 - beta1)
-                a.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                torch.div(m, a.sqrt().add_(eps), out=move).mul_(
-                    -lr * (1 - beta2 ** k) ** 0.5 / (1 - beta1 ** k))
-
-        if foreach:
-            moves = [torch.zeros_like(p) for p in params]
-            for eps_prime in dict.fromkeys(eps_primes):
-                idx = [i for i, e in enumerate(eps_primes) if e == eps_prime]
-                pick = lambda xs, idx=idx: [xs[i] for i in idx]
-                adam_step_into(pick(moves), pick(grads), pick(exp_avgs), pick(exp_avg_sqs),
-                               pick(steps), pick(ks), eps_prime)
-            torch._foreach_add_(params, moves)
-            dots = [torch.dot(u.flatten(), x.flatten()) for u, g in zip(moves, grads) for x in (u, g)]
-        else:
-            # One tensor at a time, so it stays in cache through all of its operations.
-            dots = []
-            for p, g, m, a, step, k, eps_prime in zip(params, grads, exp_avgs, exp_avg_sqs, steps, ks, eps_primes):
-                move = self._scratch_like(p).zero_()
-                adam_step_into([move], [g], [m], [a], [step], [k], eps_prime)
-                p.add_(move)
-                flat = move.flatten()
-                dots += [torch.dot(flat, flat), torch.dot(flat, g.flatten())]
+        """The Adam step p_k, then the switch test on γ_k = pᵀp/(−pᵀg) (per tensor or per model)."""
+        ks = advance([s["step"] for s in states])
+        scratch = dict(scratch=self._scratch_like) if path == "single" else {}
+        dots = ADAM_PHASE_KERNELS[path](params, grads, [s["exp_avg"] for s in states],
+                                        [s["exp_avg_sq"] for s in states], [s["step"] for s in states], ks,
+                                        lr=lr, beta1=beta1, beta2=beta2, eps=eps, **scratch)
         products = torch.stack(dots).double().tolist()
         pp, pg = products[0::2], products[1::2]
         if granularity == "model":  # the group's tensors as one vector: one γ, Λ and switch
@@ -211,7 +248,7 @@ class SWATSWithInPlaceBug(SWATS):
     """SWATS whose SGD phase is :func:`buggy_sgd_phase_step`: for the chapter only."""
 
     @staticmethod
-    def _sgd_phase(params, grads, states, beta1, nesterov, foreach, lr):
+    def _sgd_phase(params, grads, states, beta1, nesterov, path, lr):
         for p, g, s in zip(params, grads, states):
             # its own buffer key: the copied implementation starts it from g at the first SGD step
             buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1, nesterov, key="copied_momentum_buffer")
