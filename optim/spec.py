@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -177,3 +178,28 @@ class RunSpec:
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)
+
+
+def method_specs(methods: dict[str, tuple], seeds, model: str, dataset: str, *, grid: dict[str, list] | None = None,
+                 **fields) -> list[RunSpec]:
+    """The runs of a chapter's comparison: one :class:`RunSpec` per method × grid point × seed,
+    tagged with the method's label.
+
+    ``methods`` maps a label to ``(optimizer, hyperparameters)`` or ``(optimizer,
+    hyperparameters, fields)``: a method's own fields (a schedule, probes, model options)
+    override the shared ``fields``, and its ``model_args`` are merged into the shared ones key
+    by key. ``grid`` maps hyperparameter names to values crossed with every method (e.g. a
+    learning-rate grid); a grid value overrides the method's own.
+    """
+    names = list(grid or {})
+    points = list(itertools.product(*(grid[n] for n in names))) if names else [()]
+    specs = []
+    for label, (optimizer, hyperparameters, *own) in methods.items():
+        own = dict(own[0]) if own else {}
+        merged = dict(fields) | own
+        if "model_args" in own and "model_args" in fields:
+            merged["model_args"] = dict(fields["model_args"]) | dict(own["model_args"])
+        for point in points:
+            hp = dict(hyperparameters) | dict(zip(names, point))
+            specs += [RunSpec(model, dataset, optimizer, hp, seed=seed, tag=label, **merged) for seed in seeds]
+    return specs

@@ -332,3 +332,20 @@ def test_speed_benchmark_rejects_an_unknown_optimizer(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--optimizers 'adamm' is invalid: choose from adam, adamw" in done.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_method_specs_are_the_runs_a_chapter_would_write_by_hand():
+    from optim.spec import method_specs
+
+    methods = {"Adam": ("adam", dict(betas=(0.9, 0.99))),
+               "SWATS, decayed": ("swats", dict(switch_eps=1e-5), dict(schedule="step", model_args=dict(dropout=0.0)))}
+    got = method_specs(methods, [0, 1], "mlp", "digits", grid=dict(lr=[1e-3, 1e-2]), epochs=2,
+                       model_args=dict(hidden=32), n_test=50)
+    by_hand = [RunSpec("mlp", "digits", "adam", dict(lr=lr, betas=(0.9, 0.99)), seed=s, tag="Adam", epochs=2,
+                       model_args=dict(hidden=32), n_test=50) for lr in (1e-3, 1e-2) for s in (0, 1)]
+    by_hand += [RunSpec("mlp", "digits", "swats", dict(switch_eps=1e-5, lr=lr), seed=s, tag="SWATS, decayed", epochs=2,
+                        schedule="step", model_args=dict(hidden=32, dropout=0.0), n_test=50)
+                for lr in (1e-3, 1e-2) for s in (0, 1)]
+    assert got == by_hand
+    assert [s.key() for s in got] == [s.key() for s in by_hand]
+    assert len({s.key() for s in got}) == 8
