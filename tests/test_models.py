@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from torch import nn
 
 from optim import runner
 from optim.models import build_model, input_scaling, is_autoencoder
@@ -122,3 +123,36 @@ def test_a_penalty_enters_the_training_loss_and_not_the_reported_test_loss(tmp_p
     logits, plain = batch_loss(model, x, y, amp=False)
     _, penalized = batch_loss(model, x, y, amp=False, training=True)
     assert float(penalized - plain) == pytest.approx(float(0.5 * 0.5 * (logits ** 2).sum(1).mean()), rel=1e-5)
+
+
+def _published_order(net: nn.Sequential) -> nn.Sequential:
+    """The same layers (shared parameters) with every "pool, activate" pair put back in the
+    published "activate, pool" order."""
+    layers = list(net)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], nn.MaxPool2d) and isinstance(layers[i + 1], nn.ReLU):
+            layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("name", ["cnn", "cifarnet", "deepobs_2c2d"])
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-channels-last"])
+def test_pooling_before_the_activation_is_the_published_network_bit_for_bit(name, bf16):
+    torch.manual_seed(0)
+    net = build_model(name, (1, 28, 28), 10)
+    reference = _published_order(net)
+    assert [type(m) for m in reference] != [type(m) for m in net]  # the order did change
+    x = torch.randn(16, 1, 28, 28)
+    if bf16:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    results = []
+    for model in (net, reference):
+        model.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        out.float().square().sum().backward()
+        results.append((out.detach().clone(), [p.grad.clone() for p in model.parameters()]))
+    (out_a, grads_a), (out_b, grads_b) = results
+    assert torch.equal(out_a, out_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
