@@ -264,6 +264,8 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
         "diverged": diverged_step is not None,
         "diverged_step": diverged_step,
         "wall_time": time.perf_counter() - start,
+        # the images actually used (n_train/n_test None in the spec mean "all of them")
+        "sizes": {"train": len(y), "validation": 0 if val is None else len(val[1]), "test": len(y_test)},
         "provenance": {
             "optim_version": __version__, "git_commit": git_commit(),
             "torch_version": torch.__version__, "device": device_name(device),

@@ -349,3 +349,15 @@ def test_method_specs_are_the_runs_a_chapter_would_write_by_hand():
     assert got == by_hand
     assert [s.key() for s in got] == [s.key() for s in by_hand]
     assert len({s.key() for s in got}) == 8
+
+
+def test_a_result_records_the_images_it_used():
+    from optim.data import info
+    from optim.training import train
+
+    capped = train(RunSpec("logreg", "digits", "adam", dict(lr=1e-2), epochs=1, n_train=300, n_test=100,
+                           validation=0.1), progress=False)
+    assert capped["sizes"] == {"train": 270, "validation": 30, "test": 100}
+    whole = train(RunSpec("logreg", "digits", "adam", dict(lr=1e-2), epochs=1), progress=False)
+    record = info("digits")
+    assert whole["sizes"] == {"train": record.train_size, "validation": 0, "test": record.test_size}
