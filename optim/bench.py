@@ -167,8 +167,7 @@ def default_path(make, numel: int, tensors: int, device: torch.device) -> str:
     """The path ``foreach=None`` takes for ``tensors`` parameters holding ``numel`` values."""
     params = [torch.ones(s, device=device, requires_grad=True) for s in _shapes(numel, tensors)]
     opt = make(params)
-    group = opt.param_groups[0]
-    return "foreach" if opt._use_foreach(group, group["params"]) else "single"
+    return {"multi": "foreach"}.get(path := opt.kernel_path(opt.param_groups[0]), path)
 
 
 def throughput(device: torch.device, models: dict[str, tuple[str, dict]], n_train: int, epochs: int = 2) -> list[dict]:

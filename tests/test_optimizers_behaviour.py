@@ -50,7 +50,7 @@ SMALL, LARGE = (32, 32), (256, 256)  # 4 KiB and 256 KiB of float32: either side
 def test_one_place_picks_each_groups_kernel(name, kwargs, shape, expected):
     params = [torch.nn.Parameter(torch.randn(shape)), torch.nn.Parameter(torch.randn(shape[0]))]
     opt = optim.build(name, params, **kwargs)
-    assert opt._path(opt.param_groups[0], params) == expected
+    assert opt.kernel_path(opt.param_groups[0]) == expected
 
 
 @pytest.mark.parametrize("key", OURS)

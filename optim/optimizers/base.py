@@ -8,7 +8,7 @@ function (a loop over parameters that reads like the paper's pseudo-code) and a 
 function (the same operations as ``torch._foreach_*`` calls over all tensors at once), plus
 torch's fused kernel where one exists (Adam, AdamW). Both apply the same floating-point
 operations in the same order, so they give bit-identical results. Which one runs is decided in
-one place, :meth:`PaperOptimizer._path`, from the ``foreach``/``fused`` arguments.
+one place, :meth:`PaperOptimizer.kernel_path`, from the ``foreach``/``fused`` arguments.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class PaperOptimizer(Optimizer):
 
     Subclasses implement ``_init_state(p, state, group)`` and
     ``_update(group, params, grads, states, path)``, which calls the algorithm's kernel for
-    ``path`` (``"single"``, ``"multi"`` or ``"fused"``, from :meth:`_path`); a subclass with a
+    ``path`` (``"single"``, ``"multi"`` or ``"fused"``, from :meth:`kernel_path`); a subclass with a
     fused kernel says when it applies in ``_fused_applies``.
     """
 
@@ -197,10 +197,12 @@ class PaperOptimizer(Optimizer):
         """Whether this group runs a fused kernel (none by default)."""
         return False
 
-    def _path(self, group: dict, params: list[Tensor]) -> str:
+    def kernel_path(self, group: dict, params: list[Tensor] | None = None) -> str:
         """The one place that picks a group's kernel: ``"fused"`` where the optimizer has a fused
         kernel that applies, else ``"multi"`` (multi-tensor) or ``"single"`` (single-tensor)
-        by the ``foreach`` argument and, when it is None, by device and tensor size."""
+        by the ``foreach`` argument and, when it is None, by device and tensor size.
+        ``params``: the group's parameters that have gradients (default: all of them)."""
+        params = group["params"] if params is None else params
         if self._fused_applies(group, params):
             return "fused"
         return "multi" if self._use_foreach(group, params) else "single"
@@ -215,7 +217,7 @@ class PaperOptimizer(Optimizer):
         for group in self.param_groups:
             params, grads, states = self._gather(group)
             if params:
-                self._update(group, params, grads, states, self._path(group, params))
+                self._update(group, params, grads, states, self.kernel_path(group, params))
         return loss
 
     def state_dict(self) -> dict[str, Any]:
