@@ -69,16 +69,9 @@ def test_adam_without_bias_correction_drops_lines_9_and_10(foreach):
 
 def _steady_sgd_phase_step_of(swats_class, lam=0.1):
     """Step / Λ after 200 SGD-phase steps of ``swats_class`` on a constant unit gradient."""
-    p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
-    opt = swats_class([p])
-    opt.state[p].update(in_sgd=True, sgd_lr=lam, momentum_buffer=torch.zeros(3, dtype=torch.float64),
-                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(3),
-                        exp_avg_sq=torch.zeros(3))
-    for _ in range(200):
-        before = p.detach().clone()
-        p.grad = torch.ones(3, dtype=torch.float64)
-        opt.step()
-    return (before - p.detach())[0].item() / lam
+    from optim.optimizers.swats import sgd_phase_step_sizes
+
+    return sgd_phase_step_sizes(swats_class, steps=200, rate=lam)[-1]
 
 
 def test_swats_with_the_in_place_bug_takes_the_buggy_sgd_step():

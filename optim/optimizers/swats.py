@@ -252,3 +252,21 @@ class SWATSWithInPlaceBug(SWATS):
         for p, g, s in zip(params, grads, states):
             # its own buffer key: the copied implementation starts it from g at the first SGD step
             buggy_sgd_phase_step(p, g, s, s["sgd_lr"], beta1, nesterov, key="copied_momentum_buffer")
+
+
+def sgd_phase_step_sizes(optimizer_class: type[SWATS] = SWATS, steps: int = 60, beta1: float = 0.9,
+                         rate: float = 0.1) -> list[float]:
+    """How far each SGD-phase step moves, in units of Λ·g, under a constant gradient g = 1
+    (float64), starting right after a switch to Λ = ``rate``: Algorithm 1 settles at 1, the
+    in-place bug (:class:`SWATSWithInPlaceBug`) at (1 − β1)/(1 − β1(1 − β1))."""
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = optimizer_class([p], betas=(beta1, 0.999))
+    opt.state[p].update(in_sgd=True, sgd_lr=rate, momentum_buffer=torch.zeros(1, dtype=torch.float64),
+                        step=torch.tensor(5.0), lr_ema=0.0, exp_avg=torch.zeros(1), exp_avg_sq=torch.zeros(1))
+    sizes = []
+    for _ in range(steps):
+        before = p.item()
+        p.grad = torch.ones(1, dtype=torch.float64)
+        opt.step()
+        sizes.append((before - p.item()) / rate)
+    return sizes
