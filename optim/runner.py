@@ -330,8 +330,10 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     JSON-able ``params`` that determine it, with the fingerprint of the code it calls
     (:data:`_COMPUTED_CODE`). ``compute()`` returns a DataFrame (stored as columns) or a
     JSON-able value. A stored result whose code has changed since is recomputed, except in a
-    render-only build, which uses it and counts it as stale (``computed.stale``); the key goes
-    into the chapter's manifest like a run's."""
+    render-only build or a plan (``make plan`` executes the chapter to list its runs and must
+    not spend minutes recomputing), which use it and count it as stale (``computed.stale``);
+    a computation that is not stored at all is computed, in a plan too (the chapter needs its
+    value to go on). The key goes into the chapter's manifest like a run's."""
     base = Path(root) if root is not None else RESULTS
     folder = results_dir(profile, base)
     payload = json.dumps({"computation": name, "params": params}, sort_keys=True, default=str)
@@ -342,7 +344,8 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     if os.environ.get("OPTIM_REQUEST_LOG"):
         _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": key, "profile": profile}])
     render_only = os.environ.get("OPTIM_RENDER_ONLY") == "1"
-    if stored is not None and (stored["fingerprint"] == current or render_only):
+    planning = bool(os.environ.get("OPTIM_PLAN_FILE"))
+    if stored is not None and (stored["fingerprint"] == current or render_only or planning):
         if stored["fingerprint"] != current:
             computed.stale += 1
         value = stored["value"]

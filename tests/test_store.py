@@ -175,5 +175,8 @@ def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes
     with pytest.raises(ValueError, match="computation 'demo' is not stored and this is a render-only build"):
         runner.computed("demo", compute, "full", root=tmp_path, steps=5)
     monkeypatch.delenv("OPTIM_RENDER_ONLY")
+    monkeypatch.setenv("OPTIM_PLAN_FILE", str(tmp_path / "plan.jsonl"))  # make plan: used, not recomputed
+    assert runner.computed("demo", compute, "full", root=tmp_path, steps=3).equals(first) and len(calls) == 2
+    monkeypatch.delenv("OPTIM_PLAN_FILE")
     runner.computed("demo", compute, "full", root=tmp_path, steps=3)  # the code changed: recomputed
     assert len(calls) == 3
