@@ -158,3 +158,18 @@ def test_claims_refuse_a_verdict_that_does_not_follow_from_the_comparisons():
     row["verdict"] = "reproduced"
     with pytest.raises(ValueError, match="does not follow"):
         book.claims("x", [row], "quick")
+
+
+def test_chapter_setup_checks_each_parameter_by_name_and_returns_seeds_and_sizes():
+    from optim import book
+
+    sizes = {"quick": dict(epochs=2), "full": dict(epochs=20)}
+    assert book.setup("quick", "cpu", None, dict(dataset="mnist"), sizes=sizes) == ([0, 1], dict(epochs=2))
+    assert book.setup("full", "cpu", None, sizes=sizes, full_seeds=5) == ([0, 1, 2, 3, 4], dict(epochs=20))
+    assert book.setup("full", "cpu", [7, 8]) == ([7, 8], None)
+    with pytest.raises(ValueError, match=r"^convnet_dataset='cifar' is invalid: expected one of 'mnist'"):
+        book.setup("quick", "cpu", None, dict(dataset="mnist", convnet_dataset="cifar"))
+    with pytest.raises(ValueError, match=r"^profile='fast' is invalid"):
+        book.setup("fast", "cpu", None, sizes=sizes)
+    with pytest.raises(ValueError, match=r"^seeds=\[-1\] is invalid"):
+        book.setup("quick", "cpu", [-1])
