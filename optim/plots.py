@@ -101,7 +101,7 @@ def mean_band(frame: pd.DataFrame, x: str, y: str, keys: list[str], level: float
     of the same size share one draw of resampling indices, so the whole frame is resampled
     in a few array operations instead of one bootstrap per point."""
     data = frame[keys + [x, y]].replace([np.inf, -np.inf], np.nan).dropna(subset=[y])
-    data = data.assign(_point=data.groupby(keys + [x], sort=False).ngroup())
+    data = data.assign(_point=data.groupby(keys + [x], sort=False, dropna=False).ngroup())
     data = data.assign(_size=data.groupby("_point")[y].transform("size"), _row=data.groupby("_point").cumcount())
     rng = np.random.default_rng(seed)
     tail = (100 - level) / 2
