@@ -103,7 +103,7 @@ def fused_supported(params: list[Tensor]) -> bool:
     return all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES for p in params)
 
 
-KERNELS = {"single": single_tensor_adam, "multi": multi_tensor_adam, "fused": fused_adam}
+ADAM_KERNELS = {"single": single_tensor_adam, "multi": multi_tensor_adam, "fused": fused_adam}
 
 
 class _AdamFamily(PaperOptimizer):
@@ -133,7 +133,7 @@ class _AdamFamily(PaperOptimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    KERNELS = KERNELS
+    KERNELS = ADAM_KERNELS
 
     def _fused_applies(self, group, params) -> bool:
         fused = group.get("fused")

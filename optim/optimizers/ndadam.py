@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .adam import KERNELS as ADAM_KERNELS
+from .adam import ADAM_KERNELS
 from .base import PaperOptimizer, advance, check_adam_like, check_choice, new_step
 
 
