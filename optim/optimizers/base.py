@@ -181,6 +181,11 @@ class PaperOptimizer(Optimizer):
         view = views[t.shape, t.stride()] = flat[:t.numel()].as_strided(t.shape, t.stride())
         return view
 
+    def _buffers_for(self, path: str) -> dict:
+        """The keyword a single-tensor kernel takes for its reused scratch buffer
+        (:meth:`_scratch_like`); multi-tensor and fused kernels take none."""
+        return {"scratch": self._scratch_like} if path == "single" else {}
+
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state.pop("_scratch", None)

@@ -114,8 +114,6 @@ class Nadam(PaperOptimizer):
         ema_weights = [1 - mu for mu in mus] if group["variant"] == "dozat" else [1 - beta1] * len(ts)
         bc2_sqrts = [(1 - beta2 ** t) ** 0.5 for t in ts]
         scalars = dict(grad_coefs=grad_coefs, avg_coefs=avg_coefs, ema_weights=ema_weights, bc2_sqrts=bc2_sqrts,
-                       beta2=beta2, eps=eps, weight_decay=wd)
-        if path == "single":
-            scalars["scratch"] = self._scratch_like
+                       beta2=beta2, eps=eps, weight_decay=wd, **self._buffers_for(path))
         self.KERNELS[path](params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                            **scalars)

@@ -152,9 +152,8 @@ class NDAdam(PaperOptimizer):
                                beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
                                amsgrad=False, decoupled=False)
             return
-        scratch = dict(scratch=self._scratch_like) if path == "single" else {}
         self.KERNELS[path](params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
-                           eps=group["eps"], **scratch)
+                           eps=group["eps"], **self._buffers_for(path))
 
 
 def _row_dot(a: Tensor, b: Tensor, scratch: Tensor | None = None) -> Tensor:

@@ -215,10 +215,9 @@ class SWATS(PaperOptimizer):
                     require_positive_rate=True, granularity="tensor"):
         """The Adam step p_k, then the switch test on γ_k = pᵀp/(−pᵀg) (per tensor or per model)."""
         ks = advance([s["step"] for s in states])
-        scratch = dict(scratch=self._scratch_like) if path == "single" else {}
         dots = ADAM_PHASE_KERNELS[path](params, grads, [s["exp_avg"] for s in states],
                                         [s["exp_avg_sq"] for s in states], [s["step"] for s in states], ks,
-                                        lr=lr, beta1=beta1, beta2=beta2, eps=eps, **scratch)
+                                        lr=lr, beta1=beta1, beta2=beta2, eps=eps, **self._buffers_for(path))
         products = torch.stack(dots).double().tolist()
         pp, pg = products[0::2], products[1::2]
         if granularity == "model":  # the group's tensors as one vector: one γ, Λ and switch
