@@ -124,6 +124,8 @@ def execute(specs: list[RunSpec], on_result: Callable[[int, dict], None], progre
         parallel = len(specs) > 1 and workers(len(specs)) > 1 and \
             all(spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()) for spec in specs)
         finished = _results(specs, threads, parallel)
+    if progress is None and os.environ.get("OPTIM_PROGRESS") == "1":  # set by `optim.book run`
+        progress = True
     bar = tqdm(total=len(specs), desc="runs", unit="run", disable=None if progress is None else not progress)
     try:
         for i, (result, error) in finished:

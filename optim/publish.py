@@ -96,6 +96,8 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
     ``parameters`` sets other names of the chapter's parameters cell; every argument is
     checked (chapter, profile, device, parameter names) before the kernel starts.
     ``render_only``: train nothing (stored results only; stale ones are shown as such).
+    ``log``: show papermill's cell bar and stream the cells' output, with each batch of runs'
+    progress bar, to this process's stdout and stderr (``optim.book run``).
     A full-profile execution that completes writes the chapter's manifest."""
     import papermill
 
@@ -121,10 +123,11 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
     with tempfile.TemporaryDirectory() as tmp:
         requests = Path(tmp) / "requests.jsonl"
         with _environment(OPTIM_RENDER_ONLY="1" if render_only else None, OPTIM_REQUEST_LOG=str(requests),
-                          OPTIM_PLAN_FILE=None):
+                          OPTIM_PLAN_FILE=None, OPTIM_PROGRESS="1" if log else None):
+            # log: the cells' own output (the runs' progress bars) streams to this terminal
+            streams = dict(stdout_file=sys.stdout, stderr_file=sys.stderr) if log else {}
             papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
-                                       kernel_name="python3", cwd=str(source.parent), log_output=log,
-                                       progress_bar=log)
+                                       kernel_name="python3", cwd=str(source.parent), progress_bar=log, **streams)
         if profile == "full" and not extra:
             keys = [r["key"] for r in _jsonl(requests) if r["profile"] == "full"]
             if keys:

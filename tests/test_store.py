@@ -97,7 +97,7 @@ def test_full_step_logs_are_thinned_when_stored(tmp_path):
     assert len(steps["train_loss"]) == len(steps["lr"]) == runner.MAX_STEP_POINTS
 
 
-def _tiny_chapter(folder: Path) -> Path:
+def _tiny_chapter(folder: Path, progress: str = "False") -> Path:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('profile = "quick"\ndevice = "auto"')
     params.metadata["tags"] = ["parameters"]
@@ -105,7 +105,7 @@ def _tiny_chapter(folder: Path) -> Path:
         "from optim import book\nfrom optim.runner import run_many\nfrom optim.spec import RunSpec\n"
         "book.check_parameters(profile, device, None)\n"
         f"specs = [RunSpec('logreg', optimizer='adam', seed=s, **{TINY!r}) for s in range(3)]\n"
-        "frame = run_many(specs, profile=profile, progress=False)\n"
+        f"frame = run_many(specs, profile=profile, progress={progress})\n"
         "assert (frame.groupby('seed').size() == 1).all()")
     nb.cells = [params, body]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -151,6 +151,19 @@ def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_pa
     publish.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
     (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()
     assert publish.stored_profile("tiny") == "quick"
+
+
+def test_running_a_chapter_streams_its_runs_progress_to_the_terminal(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "book"
+    _tiny_chapter(root, progress="None")  # the chapters' default: a bar only where someone watches
+    monkeypatch.setattr(publish, "ROOT", root)
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path / "built"))
+    publish.execute("tiny", "quick", out_dir=tmp_path / "out")  # a book build: no bar on the page or here
+    assert "runs:" not in capsys.readouterr().err
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path / "run"))
+    publish.execute("tiny", "quick", out_dir=tmp_path / "out", log=True)  # `optim.book run`
+    err = capsys.readouterr().err
+    assert "runs: 100%" in err and "3/3" in err
 
 
 def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes(tmp_path, monkeypatch):
