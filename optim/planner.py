@@ -151,7 +151,8 @@ class ChapterPlan:
     profile: str
     specs: list[RunSpec]
     status: list[str]
-    errors: int = 0
+    errors: int = 0  # cells that raised in plan mode (on placeholder numbers, typically)
+    errors_after_runs: bool = False  # every cell that raised came after the last cell that asked for runs
 
     def count(self, status: str) -> int:
         return sum(s == status for s in self.status)
@@ -198,7 +199,9 @@ def render(plans: list[ChapterPlan]) -> str:
         here = p.estimate_hours()
         gpu = p.gpu_estimate_hours()
         total += here or 0.0
-        note = f" ({p.errors} cell errors in plan mode: the plan may be incomplete)" if p.errors else ""
+        note = "" if not p.errors else (
+            f" ({p.errors} cell errors in plan mode, all in cells after the last one that asked for runs)"
+            if p.errors_after_runs else f" ({p.errors} cell errors in plan mode: the plan may be incomplete)")
         lines.append(f"| {p.chapter}{note} | {p.profile} | {len(p.specs)} | {p.count('stored')} | {p.count('missing')} | "
                      f"{p.count('stale')} | {'?' if here is None else f'{here:.2f}'} | "
                      f"{'—' if gpu is None else f'{gpu:.2f}'} |")

@@ -185,13 +185,21 @@ def plan_notebook(path: Path, profile: str = "full"):
                                            allow_errors=True)
             except papermill.PapermillExecutionError:
                 pass
-        errors = sum(o.get("output_type") == "error" for c in nbformat.read(out, as_version=4).cells
-                     for o in c.get("outputs", [])) if out.exists() else 1
+        errors = sum(any(o.get("output_type") == "error" for o in c.get("outputs", []))
+                     for c in nbformat.read(out, as_version=4).cells) if out.exists() else 1
         seen: dict[str, tuple[RunSpec, str]] = {}
+        failures, runs_after_failure = 0, False  # the plan file lists runs and failing cells in order
         for r in _jsonl(records):
+            if "failed_cell" in r:
+                failures += 1
+                continue
+            runs_after_failure |= failures > 0
             if r["key"] not in seen:
                 seen[r["key"]] = (RunSpec.from_stored(r["spec"]), r["status"])
-    return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()], errors)
+    # a failure before the last runs were asked for may have kept runs out of the plan
+    late = errors > 0 and failures == errors and not runs_after_failure
+    return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()],
+                       errors, late)
 
 
 def build(strict: bool = True) -> int:

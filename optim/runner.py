@@ -183,6 +183,26 @@ def placeholder(spec: RunSpec) -> dict:
             "provenance": {"device": "planned", "fingerprint": None, "threads": 0}}
 
 
+def _log_failing_cells() -> None:
+    """In plan mode inside a notebook, append a record for every cell that raises to the plan
+    file, in order with the runs' records: the planner can then tell whether a failure came
+    before the last runs were asked for (and may have hidden some) or after."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_optim_plan_hook", False):
+        return
+
+    def after(result) -> None:
+        if os.environ.get("OPTIM_PLAN_FILE") and (result.error_in_exec or result.error_before_exec):
+            _append_jsonl(os.environ["OPTIM_PLAN_FILE"], [{"failed_cell": result.execution_count}])
+
+    shell.events.register("post_run_cell", after)
+    shell._optim_plan_hook = True
+
+
 def _append_jsonl(path: str, records: list[dict]) -> None:
     with open(path, "a") as f:
         for record in records:
@@ -228,6 +248,7 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
     if os.environ.get("OPTIM_REQUEST_LOG"):
         _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": k, "profile": profile} for k in first])
     if os.environ.get("OPTIM_PLAN_FILE"):
+        _log_failing_cells()
         _append_jsonl(os.environ["OPTIM_PLAN_FILE"], [dict(key=k, profile=profile, status=status[k],
                                                            spec=first[k].to_dict()) for k in first])
         return [dict(found[k] if status[k] != "missing" else placeholder(spec), spec=spec.to_dict(), key=k,

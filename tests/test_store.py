@@ -137,6 +137,26 @@ def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypat
     assert "| tiny | full | 3 | 1 | 2 | 0 |" in table
 
 
+@pytest.mark.parametrize("layout, after_runs", [("runs fail", True), ("runs fail runs", False),
+                                                ("fail runs", False)])
+def test_the_planner_says_whether_a_failing_cell_came_after_the_last_runs(tmp_path, monkeypatch, layout, after_runs):
+    path = _tiny_chapter(tmp_path / "book")
+    nb = nbformat.read(path, as_version=4)
+    parameters, runs = nb.cells
+    failing = nbformat.v4.new_code_cell("raise RuntimeError('analysis of placeholder numbers')")
+    cells = dict(runs=lambda: nbformat.v4.new_code_cell(runs.source), fail=lambda: failing)
+    nb.cells = [parameters] + [cells[word]() for word in layout.split()]
+    nbformat.write(nb, path)
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
+    plan = publish.plan_notebook(path, "full")
+    assert plan.errors == 1 and plan.errors_after_runs is after_runs and len(plan.specs) == 3
+    from optim.planner import render
+
+    expected = "all in cells after the last one that asked for runs" if after_runs else "the plan may be incomplete"
+    assert expected in render([plan])
+
+
 def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_path, monkeypatch):
     root = tmp_path / "book"
     _tiny_chapter(root)
