@@ -166,20 +166,31 @@ def thin_steps(steps: dict[str, list], max_points: int = MAX_STEP_POINTS) -> dic
     return {k: [v[i] for i in keep] if isinstance(v, list) and len(v) == n else v for k, v in steps.items()}
 
 
+# The columns each probe adds to the step log (optim.probes), for placeholders; kept here so
+# that editing the probes' module does not change stored results' fingerprints, and checked
+# against the probes' real output in tests/test_engine.py.
+PROBE_COLUMNS = {"swats": ("sgd_fraction", "sgd_lr_estimate"),
+                 "rows": ("row_norm_mean", "row_norm_error", "update_moment_cosine", "update_gradient_cosine")}
+
+
 def placeholder(spec: RunSpec) -> dict:
     """A result shaped like :func:`optim.training.train`'s, with made-up constant metrics:
-    what a plan-only execution of a chapter gets for a run it must not train."""
+    what a plan-only execution of a chapter gets for a run it must not train (its epoch-0
+    evaluation and its probes' columns included, so the chapter's analysis can run on it)."""
     meta = info(spec.dataset)
     n = spec.n_train or meta.train_size
     steps_per_epoch = math.ceil(n * (1 - spec.validation) / spec.batch_size)
     lr = dict(spec.hparams).get("lr", registry.entry(spec.optimizer).default_lr) or 0.0
     extra = {"val_loss": 1.0, "val_acc": 0.5} if spec.validation > 0 else {}
     logged = list(range(spec.log_every, spec.epochs * steps_per_epoch + 1, spec.log_every))
+    epochs = [dict(epoch=0, test_loss=1.0, test_acc=0.5, lr=lr, time=0.0, **extra)] if spec.initial_evaluation else []
+    epochs += [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, test_loss=1.0, test_acc=0.5, lr=lr,
+                    time=0.0, **extra) for e in range(1, spec.epochs + 1)]
+    probed = {column: [0.5] * len(logged) for probe in spec.probes for column in PROBE_COLUMNS[probe]}
     return {"spec": spec.to_dict(), "planned": True, "diverged": False, "diverged_step": None, "wall_time": 0.0,
-            "epochs": [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, test_loss=1.0, test_acc=0.5,
-                            lr=lr, time=0.0, **extra) for e in range(1, spec.epochs + 1)],
+            "epochs": epochs,
             "steps": {"step": logged, "epoch": [s / steps_per_epoch for s in logged],
-                      "train_loss": [1.0] * len(logged), "lr": [lr] * len(logged)},
+                      "train_loss": [1.0] * len(logged), "lr": [lr] * len(logged), **probed},
             "provenance": {"device": "planned", "fingerprint": None, "threads": 0}}
 
 

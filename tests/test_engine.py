@@ -261,6 +261,19 @@ def test_swats_probe_reports_the_switch(tmp_path):
     assert np.isfinite(steps["sgd_lr_estimate"]).all()
 
 
+@pytest.mark.parametrize("model, optimizer, fields", [
+    ("logreg", "swats", dict(probes=("swats",), initial_evaluation=True)),
+    ("wrn", "ndadam", dict(model_args=dict(depth=10, widen=1), probes=("rows",), validation=0.25)),
+])
+def test_a_plan_placeholder_is_shaped_like_the_trained_result(tmp_path, model, optimizer, fields):
+    """A chapter's analysis runs on placeholders in plan mode: same epochs, logged steps and columns."""
+    real = train_tiny(tmp_path, model, optimizer, {}, log_every=2, **fields)
+    planned = runner.placeholder(RunSpec(model, optimizer=optimizer, log_every=2, **(TINY | fields)))
+    assert [e["epoch"] for e in planned["epochs"]] == [e["epoch"] for e in real["epochs"]]
+    assert [set(e) for e in planned["epochs"]] == [set(e) for e in real["epochs"]]
+    assert set(planned["steps"]) == set(real["steps"]) and planned["steps"]["step"] == real["steps"]["step"]
+
+
 def test_a_probe_needs_its_optimizer_or_layers():
     with pytest.raises(ValueError, match="probes='speed' is invalid"):
         RunSpec("logreg", "digits", "adam", probes=("speed",))
