@@ -127,8 +127,9 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
     """The chapter's header line: profile, dataset, hardware, precision and compute of its results.
 
     ``frame`` is a tidy frame from ``run_many`` or a list of them (their stored compute
-    times add up); without one, ``seconds`` and ``devices`` describe the computation. Stale
-    results (computed by code whose numbers have changed since) are flagged.
+    times add up); ``seconds`` adds the compute time of other work (stored computations:
+    ``optim.runner.computed.seconds``) and ``devices`` names where it ran. Stale results
+    (computed by code whose numbers have changed since) are flagged.
     """
     from IPython.display import Markdown
 
@@ -137,8 +138,8 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
     precisions: set[str] = set()
     threads: set[int] = set()
     if frames:
-        seconds = sum(f.attrs.get("compute_seconds", 0.0) for f in frames)
-        devices = sorted({d for f in frames for d in f.attrs.get("devices", [])})
+        seconds = (seconds or 0.0) + sum(f.attrs.get("compute_seconds", 0.0) for f in frames)
+        devices = sorted({d for f in frames for d in f.attrs.get("devices", [])} | set(devices or []))
         runs = sum(f.attrs.get("runs", 0) for f in frames)
         stale = sum(f.attrs.get("stale", 0) for f in frames)
         planned = sum(f.attrs.get("planned", 0) for f in frames)

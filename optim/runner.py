@@ -380,6 +380,7 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     if stored is not None and (stored["fingerprint"] == current or render_only or planning):
         if stored["fingerprint"] != current:
             computed.stale += 1
+        computed.seconds += stored.get("seconds", 0.0)
         value = stored["value"]
         return pd.DataFrame(value["columns"]) if isinstance(value, dict) and value.get("kind") == "frame" else value
     if render_only:
@@ -390,9 +391,12 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     stored_value = ({"kind": "frame", "columns": {c: value[c].tolist() for c in value.columns}}
                     if isinstance(value, pd.DataFrame) else value)
     cache.check_writable()
+    seconds = time.perf_counter() - started
+    computed.seconds += seconds
     cache.put(key, {"computation": name, "params": json.loads(payload)["params"], "fingerprint": current,
-                    "seconds": time.perf_counter() - started, "value": stored_value})
+                    "seconds": seconds, "value": stored_value})
     return value
 
 
 computed.stale = 0
+computed.seconds = 0.0  # compute time of every computation returned in this process (stored or fresh)

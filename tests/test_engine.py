@@ -57,6 +57,38 @@ def test_two_d_gradients_are_exact_and_the_precedence_bug_is_reproduced():
     np.testing.assert_allclose(buggy, expected)
 
 
+@pytest.mark.parametrize("lr, momentum", [(0.05, 0.0), (0.02, 0.9), (0.21, 0.0)])
+def test_numerical_momentum_descent_follows_the_heavy_ball_recursion(lr, momentum):
+    from optim.problems import numerical_momentum_descent
+
+    # the reference: the same recursion with the quadratic's exact gradient (x, 10 y)
+    x, v = np.array([-3.0, 2.0]), np.zeros(2)
+    for t in range(1, 401):
+        v = momentum * v + np.array([x[0], 10 * x[1]])
+        x = x - lr * v
+        if np.abs(x).max() > 1e6:
+            expected = ("escaped", t)
+            break
+        if 0.5 * (x[0] ** 2 + 10 * x[1] ** 2) < 1e-3:
+            expected = ("converged", t)
+            break
+    else:
+        expected = ("stalled", 400)
+    ours = numerical_momentum_descent("quadratic", lr, momentum, 400)
+    assert (ours["outcome"], ours["steps"]) == expected
+    assert expected[0] == {0.05: "converged", 0.02: "converged", 0.21: "escaped"}[lr]  # lr > 2/10 diverges
+
+
+def test_the_precedence_bug_throws_descent_off_ackley():
+    from optim.problems import numerical_momentum_descent
+
+    assert numerical_momentum_descent("ackley", 0.05, 0.0, 3000)["outcome"] != "escaped"
+    buggy = numerical_momentum_descent("ackley", 0.05, 0.0, 3000, precedence_bug=True)
+    assert buggy["outcome"] == "escaped" and buggy["steps"] < 100 and np.isnan(buggy["final_f"])
+    with pytest.raises(ValueError, match="steps=0 is invalid"):
+        numerical_momentum_descent("ackley", 0.05, 0.0, 0)
+
+
 def test_online_counterexample_adam_drifts_to_plus_one_amsgrad_to_minus_one():
     kw = dict(big=3.0, small=1.0, period=3, betas=(0.0, 0.1))
     adam = run_online("adam", 6000, lr=1.0, **kw)

@@ -118,3 +118,36 @@ def trajectory(function: str | Function2D, optimizer: str, steps: int,
             break
         path[t] = point
     return path
+
+
+OUTCOMES = ("converged", "escaped", "stalled")
+
+
+def numerical_momentum_descent(function: str | Function2D, lr: float, momentum: float, steps: int,
+                               start: tuple[float, float] | None = None, precedence_bug: bool = False,
+                               tol: float = 1e-3, escape: float = 1e6) -> dict:
+    """Heavy-ball descent v ← μ·v + ĝ(x), x ← x − η·v on a 2-D function, with the
+    :func:`central_difference` gradient ĝ (μ = 0: plain gradient descent), as the blog
+    experiment of the testbed chapter runs it.
+
+    Stops at the first step where f(x) < ``tol`` ("converged") or x is non-finite or
+    |x| > ``escape`` in a coordinate ("escaped"), else after ``steps`` ("stalled"). Returns
+    ``outcome``, ``steps`` (taken), ``final_f`` (NaN when escaped) and ``final_x`` (max |x|).
+    """
+    fn = get_function(function) if isinstance(function, str) else function
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps={steps!r} is invalid: expected a positive integer")
+
+    def f(xy: np.ndarray) -> float:
+        return fn(torch.tensor(xy, dtype=torch.float64)).item()
+
+    x = np.array(start if start is not None else fn.start, dtype=float)
+    v = np.zeros(2)
+    for t in range(1, int(steps) + 1):
+        v = momentum * v + central_difference(f, x, precedence_bug=precedence_bug)
+        x = x - lr * v
+        if not np.isfinite(x).all() or np.abs(x).max() > escape:
+            return dict(outcome="escaped", steps=t, final_f=math.nan, final_x=float(np.abs(x).max()))
+        if f(x) < tol:
+            return dict(outcome="converged", steps=t, final_f=f(x), final_x=float(np.abs(x).max()))
+    return dict(outcome="stalled", steps=int(steps), final_f=f(x), final_x=float(np.abs(x).max()))
