@@ -158,7 +158,7 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         parts.append(f"**Threads per run:** {', '.join(map(str, sorted(threads)))}")
     parts.append(f"**Compute:** {compute}")
     text = " · ".join(parts)
-    text += f" over {runs} stored runs" if runs else ""
+    text += f", summed over {runs} stored runs" if runs else ""
     if profile == "quick":
         text += (" · *quick profile: small CPU-sized runs, trained while this page was built; "
                  "the full profile re-runs the experiment at paper scale (`make run CHAPTER=" + chapter +

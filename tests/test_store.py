@@ -213,3 +213,17 @@ def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes
     monkeypatch.delenv("OPTIM_PLAN_FILE")
     runner.computed("demo", compute, "full", root=tmp_path, steps=3)  # the code changed: recomputed
     assert len(calls) == 3
+
+
+def test_the_header_adds_runs_and_stored_computations_compute_time():
+    import pandas as pd
+
+    from optim import book
+
+    frame = pd.DataFrame()
+    frame.attrs.update(compute_seconds=5400.0, runs=3, devices=["CPU (x86_64, 1 threads)"], precisions=["fp32"],
+                       threads=[1], stale=1, planned=0)
+    text = book.header("tiny", "full", "digits", frame, seconds=1800.0).data
+    assert "**Compute:** 2.00 h, summed over 3 stored runs" in text and "**Hardware:** CPU (x86_64)" in text
+    assert "1 of 3 results are stale" in text
+    assert "**Compute:** 42.0 s" in book.header("tiny", "full", "none", seconds=42.0, devices=["CPU, float64"]).data
