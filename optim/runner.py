@@ -173,23 +173,27 @@ PROBE_COLUMNS = {"swats": ("sgd_fraction", "sgd_lr_estimate"),
                  "rows": ("row_norm_mean", "row_norm_error", "update_moment_cosine", "update_gradient_cosine")}
 
 
+def steps_per_epoch(spec: RunSpec) -> int:
+    """Optimizer steps in one of ``spec``'s epochs (its training images, less validation, per batch)."""
+    n = spec.n_train or info(spec.dataset).train_size
+    return math.ceil(n * (1 - spec.validation) / spec.batch_size)
+
+
 def placeholder(spec: RunSpec) -> dict:
     """A result shaped like :func:`optim.training.train`'s, with made-up constant metrics:
     what a plan-only execution of a chapter gets for a run it must not train (its epoch-0
     evaluation and its probes' columns included, so the chapter's analysis can run on it)."""
-    meta = info(spec.dataset)
-    n = spec.n_train or meta.train_size
-    steps_per_epoch = math.ceil(n * (1 - spec.validation) / spec.batch_size)
+    per_epoch = steps_per_epoch(spec)
     lr = dict(spec.hparams).get("lr", registry.entry(spec.optimizer).default_lr) or 0.0
     extra = {"val_loss": 1.0, "val_acc": 0.5} if spec.validation > 0 else {}
-    logged = list(range(spec.log_every, spec.epochs * steps_per_epoch + 1, spec.log_every))
+    logged = list(range(spec.log_every, spec.epochs * per_epoch + 1, spec.log_every))
     epochs = [dict(epoch=0, test_loss=1.0, test_acc=0.5, lr=lr, time=0.0, **extra)] if spec.initial_evaluation else []
     epochs += [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, test_loss=1.0, test_acc=0.5, lr=lr,
                     time=0.0, **extra) for e in range(1, spec.epochs + 1)]
     probed = {column: [0.5] * len(logged) for probe in spec.probes for column in PROBE_COLUMNS[probe]}
     return {"spec": spec.to_dict(), "planned": True, "diverged": False, "diverged_step": None, "wall_time": 0.0,
             "epochs": epochs,
-            "steps": {"step": logged, "epoch": [s / steps_per_epoch for s in logged],
+            "steps": {"step": logged, "epoch": [s / per_epoch for s in logged],
                       "train_loss": [1.0] * len(logged), "lr": [lr] * len(logged), **probed},
             "provenance": {"device": "planned", "fingerprint": None, "threads": 0}}
 

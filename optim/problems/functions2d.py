@@ -120,8 +120,6 @@ def trajectory(function: str | Function2D, optimizer: str, steps: int,
     return path
 
 
-OUTCOMES = ("converged", "escaped", "stalled")
-
 
 def numerical_momentum_descent(function: str | Function2D, lr: float, momentum: float, steps: int,
                                start: tuple[float, float] | None = None, precedence_bug: bool = False,
