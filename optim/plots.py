@@ -13,11 +13,12 @@ BAND = "shaded bands: 95% bootstrap confidence interval of the mean over seeds"
 
 # One colour per optimizer in every chapter (registry names). Families share hues: the SGD
 # family blues, the adaptive classics greens, Adam's family oranges/reds, decoupled and
-# switching methods purples/browns.
+# switching methods purples/browns. Methods a chapter draws side by side must stay tellable
+# apart (tests/test_plots.py checks a minimum RGB distance between any two).
 OPTIMIZER_COLOURS = {
     "sgd": "#6baed6", "momentum": "#2171b5", "nesterov": "#08306b",
     "adagrad": "#74c476", "rmsprop": "#238b45", "adadelta": "#00441b",
-    "adam": "#e6550d", "adamax": "#fd8d3c", "amsgrad": "#a63603", "nadam": "#d94801",
+    "adam": "#e6550d", "adamax": "#fd8d3c", "amsgrad": "#a63603", "nadam": "#cb181d",
     "adamw": "#756bb1", "sgdw": "#9e9ac8", "swats": "#8c510a", "ndadam": "#c51b7d",
 }
 _EXTRA = ["#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#393b79", "#637939"]

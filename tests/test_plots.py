@@ -59,3 +59,11 @@ def test_curves_draw_one_band_per_label_in_its_line_colour():
     assert band_colours == [plots.OPTIMIZER_COLOURS["adam"], plots.OPTIMIZER_COLOURS["sgd"]]
     assert set(band_colours) <= set(line_colours.values())
     plt.close(fig)
+
+
+def test_every_two_optimizers_have_colours_a_reader_can_tell_apart():
+    """Adam and Nadam once had two near-identical oranges; chapters draw them side by side."""
+    rgb = {name: np.array(matplotlib.colors.to_rgb(c)) for name, c in plots.OPTIMIZER_COLOURS.items()}
+    names = sorted(rgb)
+    closest = min((np.linalg.norm(rgb[a] - rgb[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:])
+    assert closest[0] > 0.14, f"{closest[1]} and {closest[2]} look alike (RGB distance {closest[0]:.3f})"
