@@ -35,6 +35,24 @@ def _shade(colour: str, k: int) -> tuple:
     return tuple(1 - (1 - c) / factor for c in (r, g, b))
 
 
+# The dash pattern of the k-th label of one optimizer: a variant keeps its optimizer's colour
+# family and is told apart by its line as well as its shade.
+VARIANT_DASHES = ["", (5, 2), (1.5, 1.5), (6, 1.5, 1.5, 1.5), (3, 3)]
+
+
+def variant_dashes(frame: pd.DataFrame, hue: str = "tag") -> dict:
+    """Dash patterns for the labels in ``frame[hue]``: solid for each optimizer's first label,
+    then :data:`VARIANT_DASHES` in turn for its further labels (the order of :func:`tag_palette`)."""
+    pairs = frame[[hue, "optimizer"]].drop_duplicates(hue)
+    seen: dict[str, int] = {}
+    out = {}
+    for label, optimizer in zip(pairs[hue], pairs["optimizer"]):
+        k = seen.get(optimizer, 0)
+        seen[optimizer] = k + 1
+        out[label] = VARIANT_DASHES[k % len(VARIANT_DASHES)]
+    return out
+
+
 def tag_palette(frame: pd.DataFrame, hue: str = "tag") -> dict:
     """Colours for the labels in ``frame[hue]``, each in its optimizer's colour (the
     ``optimizer`` column); a second label of the same optimizer gets a darker shade, a third
@@ -63,18 +81,22 @@ def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | 
            logy: bool = False, title: str | None = None, **kwargs):
     """Mean of ``y`` over seeds against ``x``, one line per ``hue`` (and ``style``), with a
     bootstrapped 95% confidence band (:func:`mean_band`); diverged stretches are simply
-    absent. Lines keep their optimizer's colour in every chapter (:data:`OPTIMIZER_COLOURS`)."""
+    absent. Lines keep their optimizer's colour in every chapter (:data:`OPTIMIZER_COLOURS`);
+    labels that share an optimizer differ in shade and dash pattern (:func:`variant_dashes`)."""
     ax = ax or plt.gca()
     if hue == "optimizer" and "palette" not in kwargs:
         kwargs["palette"] = palette(frame[hue].unique())
     elif hue in frame and "optimizer" in frame and "palette" not in kwargs:
         kwargs["palette"] = tag_palette(frame, hue)
+        dashes = variant_dashes(frame, hue)
+        if style is None and "dashes" not in kwargs and any(dashes.values()):  # two labels share an optimizer
+            style, kwargs["dashes"] = hue, dashes
     if frame[hue].dtype.kind in "biufc":  # a numeric hue: seaborn's colour map and its own bands
         sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=CI, n_boot=200, seed=0, ax=ax, **kwargs)
     else:
         colours = _hue_colours(frame[hue], kwargs.pop("palette", None))
         sns.lineplot(data=frame, x=x, y=y, hue=hue, style=style, errorbar=None, palette=colours, ax=ax, **kwargs)
-        keys = [hue] + ([style] if style else [])
+        keys = [hue] + ([style] if style and style != hue else [])
         for group, band in mean_band(frame, x, y, keys).groupby(keys, sort=False):
             ax.fill_between(band[x], band["low"], band["high"], color=colours[group[0]], alpha=0.2, linewidth=0)
     if logy:

@@ -67,3 +67,18 @@ def test_every_two_optimizers_have_colours_a_reader_can_tell_apart():
     names = sorted(rgb)
     closest = min((np.linalg.norm(rgb[a] - rgb[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:])
     assert closest[0] > 0.14, f"{closest[1]} and {closest[2]} look alike (RGB distance {closest[0]:.3f})"
+
+
+def test_two_labels_of_one_optimizer_get_the_same_hue_family_and_different_dashes():
+    frame = pd.concat([frame_of({s: [s, s + 1.0] for s in range(3)}, label)
+                       for label in ("Adam", "AMSGrad (paper)", "AMSGrad (torch)")])
+    frame["optimizer"] = frame["tag"].map({"Adam": "adam", "AMSGrad (paper)": "amsgrad", "AMSGrad (torch)": "amsgrad"})
+    fig, ax = plt.subplots()
+    plots.curves(frame, "step", "loss", "tag", ax=ax)
+    handles, labels = ax.get_legend_handles_labels()
+    styles = {label: (matplotlib.colors.to_hex(h.get_color()), h.get_linestyle()) for h, label in zip(handles, labels)}
+    assert styles["Adam"] == (plots.OPTIMIZER_COLOURS["adam"], "-")
+    assert styles["AMSGrad (paper)"] == (plots.OPTIMIZER_COLOURS["amsgrad"], "-")
+    assert styles["AMSGrad (torch)"][1] != "-"  # the second AMSGrad is dashed
+    assert len(ax.collections) == 3  # one band per label, as without dashes
+    plt.close(fig)
