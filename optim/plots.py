@@ -40,32 +40,30 @@ def _shade(colour: str, k: int) -> tuple:
 VARIANT_DASHES = ["", (5, 2), (1.5, 1.5), (6, 1.5, 1.5, 1.5), (3, 3)]
 
 
-def variant_dashes(frame: pd.DataFrame, hue: str = "tag") -> dict:
-    """Dash patterns for the labels in ``frame[hue]``: solid for each optimizer's first label,
-    then :data:`VARIANT_DASHES` in turn for its further labels (the order of :func:`tag_palette`)."""
+def _variants(frame: pd.DataFrame, hue: str) -> dict[str, tuple[str, int]]:
+    """Each label of ``frame[hue]`` with its optimizer and its rank among that optimizer's labels."""
     pairs = frame[[hue, "optimizer"]].drop_duplicates(hue)
     seen: dict[str, int] = {}
     out = {}
     for label, optimizer in zip(pairs[hue], pairs["optimizer"]):
-        k = seen.get(optimizer, 0)
-        seen[optimizer] = k + 1
-        out[label] = VARIANT_DASHES[k % len(VARIANT_DASHES)]
+        out[label] = (optimizer, seen.get(optimizer, 0))
+        seen[optimizer] = out[label][1] + 1
     return out
+
+
+def variant_dashes(frame: pd.DataFrame, hue: str = "tag") -> dict:
+    """Dash patterns for the labels in ``frame[hue]``: solid for each optimizer's first label,
+    then :data:`VARIANT_DASHES` in turn for its further labels (the order of :func:`tag_palette`)."""
+    return {label: VARIANT_DASHES[k % len(VARIANT_DASHES)] for label, (_, k) in _variants(frame, hue).items()}
 
 
 def tag_palette(frame: pd.DataFrame, hue: str = "tag") -> dict:
     """Colours for the labels in ``frame[hue]``, each in its optimizer's colour (the
     ``optimizer`` column); a second label of the same optimizer gets a darker shade, a third
     a lighter one."""
-    pairs = frame[[hue, "optimizer"]].drop_duplicates(hue)
-    base = palette(pairs["optimizer"].unique())
-    seen: dict[str, int] = {}
-    out = {}
-    for label, optimizer in zip(pairs[hue], pairs["optimizer"]):
-        k = seen.get(optimizer, 0)
-        seen[optimizer] = k + 1
-        out[label] = _shade(base[optimizer], k)
-    return out
+    variants = _variants(frame, hue)
+    base = palette(dict.fromkeys(optimizer for optimizer, _ in variants.values()))
+    return {label: _shade(base[optimizer], k) for label, (optimizer, k) in variants.items()}
 
 
 def palette(names) -> dict[str, str]:
