@@ -149,7 +149,7 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         seconds, devices, runs = seconds or 0.0, devices or [], None
     # the thread count is shown on its own below, so it is dropped from the device names
     names = sorted({re.sub(r", \d+ threads?\)", ")", d) for d in devices if d != "planned"})
-    hardware = ", ".join(names) or "this machine (computed while rendering)"
+    hardware = "; ".join(names) or "this machine (computed while rendering)"
     compute = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.1f} s"
     parts = [f"**Profile:** `{profile}`", f"**Dataset:** {dataset}", f"**Hardware:** {hardware}"]
     if precisions:

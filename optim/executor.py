@@ -16,9 +16,11 @@ override the choice. ``OPTIM_EXECUTOR=ray`` sends the runs to a Ray cluster inst
 from __future__ import annotations
 
 import os
+import platform
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -51,6 +53,17 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    """This machine's CPU model as the kernel names it (``/proc/cpuinfo``), else the platform's name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 EXECUTORS = ("local", "ray")

@@ -14,10 +14,8 @@ second estimate.
 from __future__ import annotations
 
 import math
-import platform
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -32,17 +30,9 @@ EVAL_BATCH = 2000
 
 def machine() -> str:
     """This machine as the planner names it: CPU model, usable cores, torch version."""
-    from .executor import cores
+    from .executor import cores, cpu_model
 
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {name}, {cores()} cores, torch {torch.__version__.split('+')[0]}"
+    return f"CPU {cpu_model()}, {cores()} cores, torch {torch.__version__.split('+')[0]}"
 
 
 def config_key(spec: RunSpec) -> str:

@@ -279,10 +279,17 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
         for dataset in sorted({first[k].dataset for k in todo}):
             fetch(dataset)
 
+    from .executor import cpu_model, executor_name
+
+    # the local workers run on this machine; a cluster's workers report only their device
+    host_cpu = cpu_model() if executor_name() == "local" else None
+
     def store(i: int, result: dict) -> None:  # as each run finishes: finished work is never lost
         key = todo[i]
         result["key"] = key
         result["provenance"]["fingerprint"] = prints[key]
+        if host_cpu and result["provenance"].get("device_type") == "cpu":
+            result["provenance"]["cpu"] = host_cpu
         if profile == "full":
             result["steps"] = thin_steps(result["steps"])
         cache.put(key, result)
@@ -296,6 +303,20 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
         execute([first[k] for k in todo], store, progress)
     return [dict(found[k], spec=spec.to_dict(), key=k, status=status[k])  # type: ignore[arg-type]
             for k, spec in zip(keys, specs)]
+
+
+def hardware(provenance: dict) -> str:
+    """Where a run was computed, as chapter headers name it: its device and, for a CPU, the
+    model recorded with the result (results stored before models were recorded say whether
+    the CPU had native bf16, which tells the book's two CPUs apart)."""
+    device = provenance["device"]
+    if provenance.get("device_type") != "cpu":
+        return device
+    if provenance.get("cpu"):
+        return f"{provenance['cpu']} {device}"
+    if "native_bf16" in provenance:
+        return f"{device} {'with' if provenance['native_bf16'] else 'without'} native bf16"
+    return device
 
 
 def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
@@ -317,7 +338,7 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
         frames.append(rows)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     frame.attrs["compute_seconds"] = float(sum(r["wall_time"] for r in results))
-    frame.attrs["devices"] = sorted({r["provenance"]["device"] for r in results})
+    frame.attrs["devices"] = sorted({hardware(r["provenance"]) for r in results})
     frame.attrs["runs"] = len(results)
     frame.attrs["stale"] = sum(r.get("status") == "stale" for r in results)
     frame.attrs["planned"] = sum(bool(r.get("planned")) for r in results)

@@ -215,6 +215,41 @@ def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes
     assert len(calls) == 3
 
 
+def test_a_stored_result_names_the_cpu_it_was_computed_on(stored_full):
+    from optim.executor import cpu_model
+
+    _, result = stored_full
+    assert result["provenance"]["cpu"] == cpu_model() and cpu_model()
+    assert runner.hardware(result["provenance"]).startswith(f"{cpu_model()} CPU (")
+
+
+@pytest.mark.parametrize("provenance, label", [
+    (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC", native_bf16=False),
+     "AMD EPYC CPU (x86_64, 1 threads)"),
+    (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", native_bf16=True),  # stored before the model was
+     "CPU (x86_64, 1 threads) with native bf16"),
+    (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", native_bf16=False),
+     "CPU (x86_64, 1 threads) without native bf16"),
+    (dict(device="NVIDIA H100 80GB HBM3", device_type="cuda", native_bf16=True), "NVIDIA H100 80GB HBM3"),
+    (dict(device="planned", fingerprint=None, threads=0), "planned"),
+])
+def test_the_hardware_label_tells_machines_apart(provenance, label):
+    assert runner.hardware(provenance) == label
+
+
+def test_a_header_lists_each_machine_its_runs_came_from():
+    import pandas as pd
+
+    results = [dict(spec=RunSpec("logreg", optimizer="adam", seed=s, **TINY).to_dict(), diverged=False,
+                    diverged_step=None, wall_time=1.0, epochs=[dict(epoch=1, train_loss=1.0)], provenance=p)
+               for s, p in enumerate([dict(device="CPU (x86_64, 1 threads)", device_type="cpu", native_bf16=True),
+                                      dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC")])]
+    frame = runner.tidy(results)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    text = book.header("tiny", "full", "digits", frame).data
+    assert "**Hardware:** AMD EPYC CPU (x86_64); CPU (x86_64) with native bf16 ·" in text
+
+
 def test_the_header_adds_runs_and_stored_computations_compute_time():
     import pandas as pd
 
