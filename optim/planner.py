@@ -150,11 +150,12 @@ class ChapterPlan:
     def todo(self) -> list[RunSpec]:
         return [spec for spec, s in zip(self.specs, self.status) if s != "stored"]
 
-    def estimate_hours(self, measure: bool = True) -> float | None:
-        """Wall-clock hours of the missing and stale runs with the executor's workers."""
+    def estimate_hours(self, measure: bool = True, only=None) -> float | None:
+        """Wall-clock hours of the missing and stale runs with the executor's workers
+        (of those ``only(spec)`` keeps, if given)."""
         from .executor import workers
 
-        todo = self.todo()
+        todo = [spec for spec in self.todo() if only is None or only(spec)]
         if not todo:
             return 0.0
         table = _read().get(machine(), {})
@@ -198,4 +199,25 @@ def render(plans: list[ChapterPlan]) -> str:
     lines.append(f"| **all** | | {sum(len(p.specs) for p in plans)} | {sum(p.count('stored') for p in plans)} | "
                  f"{sum(p.count('missing') for p in plans)} | {sum(p.count('stale') for p in plans)} | "
                  f"**{total:.2f}** | |")
-    return "\n".join(lines)
+    return "\n".join(lines + emulated_bf16_note(plans, total))
+
+
+def _emulated(spec: RunSpec) -> bool:
+    return spec.precision == "bf16" and spec.device in ("auto", "cpu")
+
+
+def emulated_bf16_note(plans: list[ChapterPlan], total: float) -> list[str]:
+    """On a CPU without native bf16 (no AVX512-BF16 or AMX), where no GPU takes the runs: how
+    many of the runs to compute train under bf16 autocast, which such a CPU emulates, and
+    their share of the estimate — the reason an estimate here can be many times another's."""
+    from .training import native_bf16
+
+    if torch.cuda.is_available() or native_bf16(torch.device("cpu")):
+        return []
+    runs = sum(_emulated(spec) for p in plans for spec in p.todo())
+    if not runs:
+        return []
+    hours = sum(p.estimate_hours(only=_emulated) or 0.0 for p in plans)
+    return ["", f"This CPU has no native bf16: {runs} of the runs to compute train under bf16 autocast, which it "
+                f"emulates ({hours:.2f} of the {total:.2f} h here); a CPU with AVX512-BF16 or AMX, or a GPU, "
+                "trains them many times faster."]

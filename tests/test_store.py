@@ -137,6 +137,21 @@ def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypat
     assert "| tiny | full | 3 | 1 | 2 | 0 |" in table
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_the_planner_says_when_this_cpu_would_emulate_bf16(tmp_path, monkeypatch, native):
+    from optim import planner
+
+    monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
+    monkeypatch.setattr("optim.training.native_bf16", lambda device: native)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    specs = [RunSpec("logreg", optimizer="adam", seed=s, precision=p, **TINY) for s, p in enumerate(["bf16", "fp32"])]
+    plan = planner.ChapterPlan("tiny", "full", specs, ["missing", "missing"])
+    table = planner.render([plan])
+    assert ("no native bf16: 1 of the runs to compute train under bf16 autocast" in table) is not native
+    bf16_only = plan.estimate_hours(only=lambda spec: spec.precision == "bf16")  # one run, one worker
+    assert bf16_only == pytest.approx(planner.run_seconds(specs[0], planner.throughput(specs[0])) / 3600)
+
+
 @pytest.mark.parametrize("layout, after_runs", [("runs fail", True), ("runs fail runs", False),
                                                 ("fail runs", False)])
 def test_the_planner_says_whether_a_failing_cell_came_after_the_last_runs(tmp_path, monkeypatch, layout, after_runs):
