@@ -108,6 +108,22 @@ def setup(profile: str, device: str, seeds, datasets: dict[str, str] | None = No
     return profile_seeds(profile, seeds, full_seeds), (select(sizes, profile) if sizes is not None else None)
 
 
+def convnet_engine(profile: str, device: str = "auto") -> dict[str, str]:
+    """The engine fields of the book's convolutional runs (see the speed appendix).
+
+    The full profile always trains them under bf16 autocast with channels_last: its stored
+    results are keyed by those fields, so every machine must ask for the same runs. The
+    quick profile trains while a page is built, so it takes the fastest engine of the device
+    it runs on: bf16 where the device computes bf16 in hardware (AMX / AVX512-BF16 CPUs,
+    recent GPUs), fp32 elsewhere — a CPU without native bf16 emulates it about 8× slower than
+    fp32. The chapter header states the precision used."""
+    check_parameters(profile, device, None)
+    from .training import native_bf16, resolve_device
+
+    fast = profile != "quick" or native_bf16(resolve_device(device))
+    return dict(precision="bf16" if fast else "fp32", memory_format="channels_last")
+
+
 def dataset_label(dataset: str, n_train=None) -> str:
     """How a chapter names its data: 'MNIST (1,500–5,000 of 60,000 training images)'.
 

@@ -173,3 +173,16 @@ def test_chapter_setup_checks_each_parameter_by_name_and_returns_seeds_and_sizes
         book.setup("fast", "cpu", None, sizes=sizes)
     with pytest.raises(ValueError, match=r"^seeds=\[-1\] is invalid"):
         book.setup("quick", "cpu", [-1])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_convnet_runs_use_bf16_in_the_full_profile_and_where_it_is_native_in_the_quick_one(monkeypatch, native):
+    from optim import book
+
+    monkeypatch.setattr("optim.training.native_bf16", lambda device: native)
+    # the full profile's stored results are keyed by bf16 + channels_last: the same on every machine
+    assert book.convnet_engine("full", "cpu") == dict(precision="bf16", memory_format="channels_last")
+    assert book.convnet_engine("quick", "cpu") == dict(precision="bf16" if native else "fp32",
+                                                       memory_format="channels_last")
+    with pytest.raises(ValueError, match=r"^profile='fast' is invalid"):
+        book.convnet_engine("fast", "cpu")
