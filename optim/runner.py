@@ -329,7 +329,8 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
         meta = {k: v for k, v in spec.items() if k not in ("hparams", "schedule_args", "model_args")}
         meta.update({f"hp_{k}": (tuple(v) if isinstance(v, list) else v) for k, v in spec["hparams"].items()})
         meta.update(key=r.get("key"), diverged=r["diverged"], diverged_step=r["diverged_step"],
-                    device_name=r["provenance"]["device"], wall_time=r["wall_time"])
+                    device_name=r["provenance"]["device"], hardware=hardware(r["provenance"]),
+                    wall_time=r["wall_time"])
         rows = pd.DataFrame(r["epochs"] if level == "epoch" else r["steps"])
         for k, v in meta.items():
             rows[k] = [v] * len(rows)

@@ -261,6 +261,7 @@ def test_a_header_lists_each_machine_its_runs_came_from():
                                       dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC")])]
     frame = runner.tidy(results)
     assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    assert frame.hardware.tolist() == ["CPU (x86_64, 1 threads) with native bf16", "AMD EPYC CPU (x86_64, 1 threads)"]
     text = book.header("tiny", "full", "digits", frame).data
     assert "**Hardware:** AMD EPYC CPU (x86_64); CPU (x86_64) with native bf16 ·" in text
 
