@@ -31,8 +31,13 @@ def built_book(tmp_path_factory):
     env = dict(os.environ)
     if os.environ.get("OPTIM_TEST_BOOK_IN_PLACE") != "1":
         env["OPTIM_RESULTS_DIR"] = str(tmp_path_factory.mktemp("results"))
-    done = subprocess.run([sys.executable, "-m", "optim.book", "build"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    # A guard against a hung build, not a speed target (the speed appendix measures those): a
+    # 2-core CPU without native bf16 builds the quick book several times slower than one with it.
+    try:
+        done = subprocess.run([sys.executable, "-m", "optim.book", "build"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired as hung:  # show how far it got: each chapter's execution time
+        pytest.fail(f"the book build did not finish in {hung.timeout:.0f} s:\n{(hung.stdout or '')[-3000:]}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
