@@ -37,7 +37,9 @@ def built_book(tmp_path_factory):
         done = subprocess.run([sys.executable, "-m", "optim.book", "build"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=3600)
     except subprocess.TimeoutExpired as hung:  # show how far it got: each chapter's execution time
-        pytest.fail(f"the book build did not finish in {hung.timeout:.0f} s:\n{(hung.stdout or '')[-3000:]}")
+        out = hung.stdout or b""  # bytes even with text=True on a timeout
+        out = out.decode(errors="replace") if isinstance(out, bytes) else out
+        pytest.fail(f"the book build did not finish in {hung.timeout:.0f} s:\n{out[-3000:]}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
