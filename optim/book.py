@@ -142,24 +142,30 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
            seconds: float | None = None, devices: list[str] | None = None):
     """The chapter's header line: profile, dataset, hardware, precision and compute of its results.
 
-    ``frame`` is a tidy frame from ``run_many`` or a list of them (their stored compute
-    times add up); ``seconds`` adds the compute time of other work (stored computations:
+    ``frame`` is a tidy frame from ``run_many`` or a list of them: each distinct run (by key)
+    counts once, however many of the frames hold it, and their stored compute times add up;
+    ``seconds`` adds the compute time of other work (stored computations:
     ``optim.runner.computed.seconds``) and ``devices`` names where it ran. Stale results
     (computed by code whose numbers have changed since) are flagged.
     """
     from IPython.display import Markdown
 
     frames = [] if frame is None else (list(frame) if isinstance(frame, (list, tuple)) else [frame])
-    stale = planned = 0
+    stale = unverified = planned = 0
     precisions: set[str] = set()
     threads: set[int] = set()
     if frames:
-        seconds = (seconds or 0.0) + sum(f.attrs.get("compute_seconds", 0.0) for f in frames)
-        devices = sorted({d for f in frames for d in f.attrs.get("devices", [])} | set(devices or []))
-        runs = sum(f.attrs.get("runs", 0) for f in frames)
-        stale = sum(f.attrs.get("stale", 0) for f in frames)
-        planned = sum(f.attrs.get("planned", 0) for f in frames)
-        precisions = {p for f in frames for p in f.attrs.get("precisions", [])}
+        distinct, by_attrs = _distinct_runs(frames)
+        seconds = ((seconds or 0.0) + float(distinct["wall_time"].sum())
+                   + sum(f.attrs.get("compute_seconds", 0.0) for f in by_attrs))
+        devices = sorted(set(distinct["hardware"]) | {d for f in by_attrs for d in f.attrs.get("devices", [])}
+                         | set(devices or []))
+        runs = len(distinct) + sum(f.attrs.get("runs", 0) for f in by_attrs)
+        stale_keys = {k for f in frames for k in f.attrs.get("stale_keys", [])}
+        stale = len(stale_keys) + sum(f.attrs.get("stale", 0) for f in frames if "stale_keys" not in f.attrs)
+        unverified = len({k for f in frames for k in f.attrs.get("unverified_keys", [])})
+        planned = int((distinct["hardware"] == "planned").sum()) + sum(f.attrs.get("planned", 0) for f in by_attrs)
+        precisions = set(distinct["precision"]) | {p for f in by_attrs for p in f.attrs.get("precisions", [])}
         threads = {t for f in frames for t in f.attrs.get("threads", [])}
     else:
         seconds, devices, runs = seconds or 0.0, devices or [], None
@@ -183,9 +189,28 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         text += (f"\n\n**Warning: {stale} of {runs} results are stale** — computed by code whose numbers have "
                  f"changed since (a canary run no longer reproduces them); `make run CHAPTER={chapter} "
                  "PROFILE=full` recomputes them.")
+    if unverified:
+        text += (f"\n\n*{unverified} of {runs} results were stored by an earlier version of the code on another "
+                 "processor (or one they do not name); their canaries differ on this one, which cannot tell a change "
+                 "in the numbers from that CPU's rounding. They are shown unchecked; a canary check on the processor "
+                 "that stored them decides.*")
     if planned:
         text += f"\n\n*Plan-only execution: {planned} runs are placeholders, not results.*"
     return Markdown(text)
+
+
+def _distinct_runs(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """The runs behind tidy ``frames``, one row per run key (key, wall_time, hardware,
+    precision): a run two frames share — a grid column reused by a second grid, a frame
+    concatenated with a slice of another — counts once. Frames without those columns (made
+    by hand, or empty) are returned apart, to be counted by their ``attrs``."""
+    columns = ["key", "wall_time", "hardware", "precision"]
+    tidy = [f for f in frames if {"key", "wall_time", "hardware"} <= set(f.columns) and len(f) and f["key"].notna().all()]
+    rest = [f for f in frames if not any(f is t for t in tidy)]
+    if not tidy:
+        return pd.DataFrame(columns=columns), rest
+    rows = pd.concat([f.reindex(columns=columns).fillna({"precision": "fp32"}) for f in tidy], ignore_index=True)
+    return rows.drop_duplicates("key"), rest
 
 
 def show_source(obj) -> object:

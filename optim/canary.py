@@ -86,6 +86,20 @@ def _current(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]
     return _known_or_computed(spec, fingerprint, [Path(results_root) / "canaries", local], local)
 
 
+def computed_elsewhere(provenance: dict) -> bool:
+    """Whether a stored result — and so the canary recorded beside it, by the same process —
+    may come from another processor than this one. fp32 kernels round differently across CPU
+    models, so two processors' canaries of the same code can differ: a canary that does not
+    match here then cannot tell a change in the code from the other CPU's rounding. Only a
+    result that names this CPU's model is known to come from here; one stored before models
+    were recorded, or on a GPU (its canary ran on the host's CPU, unnamed), is not."""
+    if provenance.get("device_type", "cpu") != "cpu" or not provenance.get("cpu"):
+        return True
+    from .executor import cpu_model
+
+    return provenance["cpu"] != cpu_model()
+
+
 def same_numbers(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
     """Whether code ``current`` computes what code ``stored`` computed for ``spec`` (by their canaries).
 

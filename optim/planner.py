@@ -147,8 +147,12 @@ class ChapterPlan:
     def count(self, status: str) -> int:
         return sum(s == status for s in self.status)
 
+    def usable(self) -> int:
+        """Runs stored and not to be recomputed: checked ones and those only another CPU can check."""
+        return self.count("stored") + self.count("unverified")
+
     def todo(self) -> list[RunSpec]:
-        return [spec for spec, s in zip(self.specs, self.status) if s != "stored"]
+        return [spec for spec, s in zip(self.specs, self.status) if s not in ("stored", "unverified")]
 
     def estimate_hours(self, measure: bool = True, only=None) -> float | None:
         """Wall-clock hours of the missing and stale runs with the executor's workers
@@ -193,10 +197,10 @@ def render(plans: list[ChapterPlan]) -> str:
         note = "" if not p.errors else (
             f" ({p.errors} cell errors in plan mode, all in cells after the last one that asked for runs)"
             if p.errors_after_runs else f" ({p.errors} cell errors in plan mode: the plan may be incomplete)")
-        lines.append(f"| {p.chapter}{note} | {p.profile} | {len(p.specs)} | {p.count('stored')} | {p.count('missing')} | "
+        lines.append(f"| {p.chapter}{note} | {p.profile} | {len(p.specs)} | {p.usable()} | {p.count('missing')} | "
                      f"{p.count('stale')} | {'?' if here is None else f'{here:.2f}'} | "
                      f"{'—' if gpu is None else f'{gpu:.2f}'} |")
-    lines.append(f"| **all** | | {sum(len(p.specs) for p in plans)} | {sum(p.count('stored') for p in plans)} | "
+    lines.append(f"| **all** | | {sum(len(p.specs) for p in plans)} | {sum(p.usable() for p in plans)} | "
                  f"{sum(p.count('missing') for p in plans)} | {sum(p.count('stale') for p in plans)} | "
                  f"**{total:.2f}** | |")
     return "\n".join(lines + emulated_bf16_note(plans, total))

@@ -13,7 +13,10 @@ When the code behind a stored result has changed since (its fingerprint differs)
   (:mod:`optim.canary`: a few steps of the same configuration, recorded when the result was
   stored and re-run on the current code) — a refactor orphans nothing — and are **stale**
   otherwise: ``make run`` recomputes them, a render-only build (``make book``) shows them
-  with a warning in the chapter header, and the planner lists them.
+  with a warning in the chapter header, and the planner lists them. A canary that does not
+  match on another processor than the one that stored the result cannot tell a change from
+  that CPU's rounding (:func:`optim.canary.computed_elsewhere`): such a result is
+  **unverified** — used, not recomputed, and counted in the header.
 
 Environment switches, set by :mod:`optim.book`: ``OPTIM_RENDER_ONLY=1`` (never train:
 a missing result is an error, a stale one is used and counted), ``OPTIM_PLAN_FILE=<path>``
@@ -225,7 +228,8 @@ def _append_jsonl(path: str, records: list[dict]) -> None:
 
 
 def _status(result: dict | None, spec: RunSpec, current: str, profile: str, root: Path) -> str:
-    """'stored', 'missing' or 'stale' for a stored ``result`` of ``spec`` (see module docstring)."""
+    """'stored', 'missing', 'stale' or 'unverified' for a stored ``result`` of ``spec`` (see the
+    module docstring)."""
     if result is None:
         return "missing"
     stored = result.get("provenance", {}).get("fingerprint")
@@ -233,9 +237,11 @@ def _status(result: dict | None, spec: RunSpec, current: str, profile: str, root
         return "stored"
     if profile != "full" or stored is None:
         return "stale"
-    from .canary import same_numbers
+    from .canary import computed_elsewhere, same_numbers
 
-    return "stored" if same_numbers(spec, stored, current, root) else "stale"
+    if same_numbers(spec, stored, current, root):
+        return "stored"
+    return "unverified" if computed_elsewhere(result.get("provenance", {})) else "stale"
 
 
 def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.PathLike | None = None,
@@ -246,7 +252,7 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
     parallel worker processes on a CPU (:mod:`optim.executor`); each result is stored as
     soon as it finishes, and a run that raises is reported with its spec after the others
     (:class:`~optim.executor.RunFailed`). Each result's ``spec`` is the requesting spec (so
-    its ``tag`` shows), its ``key`` the cache key, its ``status`` 'stored' or 'stale'.
+    its ``tag`` shows), its ``key`` the cache key, its ``status`` 'stored', 'stale' or 'unverified'.
     """
     from .data import fetch
 
@@ -342,6 +348,8 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
     frame.attrs["devices"] = sorted({hardware(r["provenance"]) for r in results})
     frame.attrs["runs"] = len(results)
     frame.attrs["stale"] = sum(r.get("status") == "stale" for r in results)
+    frame.attrs["stale_keys"] = sorted({r["key"] for r in results if r.get("status") == "stale" and r.get("key")})
+    frame.attrs["unverified_keys"] = sorted({r["key"] for r in results if r.get("status") == "unverified"})
     frame.attrs["planned"] = sum(bool(r.get("planned")) for r in results)
     frame.attrs["threads"] = sorted({r["provenance"].get("threads") for r in results if r["provenance"].get("threads")})
     frame.attrs["precisions"] = sorted({r["spec"].get("precision", "fp32") for r in results})
@@ -353,7 +361,8 @@ def run_many(specs: Iterable[RunSpec], profile: str = "quick", level: str = "epo
     """Compute the missing runs of ``specs`` and return all of them as a tidy DataFrame.
 
     ``frame.attrs`` holds ``compute_seconds`` (total training time of the stored results),
-    ``devices``, ``runs``, ``stale`` (results computed by code whose numbers changed since),
+    ``devices``, ``runs``, ``stale`` (results computed by code whose numbers changed since;
+    their keys in ``stale_keys``), ``unverified_keys`` (see the module docstring),
     ``threads`` and ``precisions``.
     """
     return tidy(run_results(specs, profile, root, progress), level)

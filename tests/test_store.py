@@ -72,6 +72,36 @@ def test_a_numeric_change_marks_stored_results_stale(stored_full, edited_optimiz
     assert again["epochs"][0]["train_loss"] != result["epochs"][0]["train_loss"]
 
 
+def test_a_canary_that_differs_on_another_cpu_leaves_the_result_unverified(stored_full, edited_optimizer_file,
+                                                                           tmp_path, monkeypatch):
+    spec, result = stored_full
+    assert result["provenance"]["cpu"]  # the CPU that stored it (and recorded its canary)
+    monkeypatch.setattr("optim.executor.cpu_model", lambda: "Another CPU")  # now checked on another processor
+    real = training._normalize  # its canary differs here: a change, or that CPU's rounding
+    monkeypatch.setattr(training, "_normalize", lambda x, mean, std: real(x, mean, std) * 1.01)
+    calls = _trained(monkeypatch)
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == "unverified" and again["epochs"] == result["epochs"]
+    assert all(c.n_train == 96 for c in calls)  # only the canary ran: not recomputed
+    frame = runner.run_many([spec], profile="full", root=tmp_path, progress=False)
+    text = book.header("x", "full", "digits", frame).data
+    assert "1 of 1 results were stored by an earlier version of the code on another processor" in text and "stale" not in text
+
+
+@pytest.mark.parametrize("provenance, elsewhere", [
+    (dict(device_type="cpu", cpu="This CPU"), False),
+    (dict(device_type="cpu", cpu="Another CPU"), True),
+    (dict(device_type="cpu", native_bf16=True), True),  # stored before CPU models were recorded: unknown
+    (dict(device_type="cpu"), True),
+    (dict(device_type="cuda", cpu="This CPU"), True),  # its canary ran on the GPU host's CPU
+])
+def test_a_result_from_another_processor_is_told_apart(provenance, elsewhere, monkeypatch):
+    from optim import canary
+
+    monkeypatch.setattr("optim.executor.cpu_model", lambda: "This CPU")
+    assert canary.computed_elsewhere(provenance) is elsewhere
+
+
 def test_a_full_result_without_a_recorded_canary_is_stale(stored_full, edited_optimizer_file, tmp_path):
     spec, _ = stored_full
     for path in (tmp_path / "canaries").glob("*.json"):
@@ -135,6 +165,16 @@ def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypat
 
     table = render([plan])
     assert "| tiny | full | 3 | 1 | 2 | 0 |" in table
+
+
+def test_the_planner_counts_unverified_runs_as_stored_and_plans_only_the_rest(tmp_path, monkeypatch):
+    from optim import planner
+
+    monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
+    specs = [RunSpec("logreg", optimizer="adam", seed=s, **TINY) for s in range(4)]
+    plan = planner.ChapterPlan("tiny", "full", specs, ["stored", "unverified", "stale", "missing"])
+    assert plan.todo() == specs[2:]
+    assert "| tiny | full | 4 | 2 | 1 | 1 |" in planner.render([plan])
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -264,6 +304,27 @@ def test_a_header_lists_each_machine_its_runs_came_from():
     assert frame.hardware.tolist() == ["CPU (x86_64, 1 threads) with native bf16", "AMD EPYC CPU (x86_64, 1 threads)"]
     text = book.header("tiny", "full", "digits", frame).data
     assert "**Hardware:** AMD EPYC CPU (x86_64); CPU (x86_64) with native bf16 ·" in text
+
+
+def _tidy_runs(seconds_by_seed: dict[int, float]):
+    results = [dict(spec=RunSpec("logreg", optimizer="adam", seed=s, **TINY).to_dict(), key=f"run-{s}", diverged=False,
+                    diverged_step=None, wall_time=t, epochs=[dict(epoch=e, train_loss=1.0) for e in (1, 2)],
+                    provenance=dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC"))
+               for s, t in seconds_by_seed.items()]
+    return runner.tidy(results)
+
+
+def test_a_run_that_two_frames_share_counts_once_in_the_header():
+    import pandas as pd
+
+    grid, reused = _tidy_runs({0: 100.0, 1: 200.0}), _tidy_runs({1: 200.0, 2: 400.0})  # run 1 in both
+    text = book.header("tiny", "full", "digits", [grid, reused]).data
+    assert "**Compute:** 700.0 s, summed over 3 stored runs" in text
+    # pd.concat drops attrs that differ: a frame glued from new runs and a slice of another still counts its runs
+    glued = pd.concat([_tidy_runs({3: 50.0}), grid[grid.seed == 0]])
+    assert not glued.attrs
+    text = book.header("tiny", "full", "digits", [grid, glued]).data
+    assert "**Compute:** 350.0 s, summed over 3 stored runs" in text and "**Precision:** fp32" in text
 
 
 def test_the_header_adds_runs_and_stored_computations_compute_time():
