@@ -55,15 +55,26 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_model() -> str:
-    """This machine's CPU model as the kernel names it (``/proc/cpuinfo``), else the platform's name."""
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """This machine's CPU model as the kernel names it (``/proc/cpuinfo``), else the platform's name.
+
+    A name without a model number — a hypervisor may report only "AMD EPYC" for processors
+    several generations apart — gets the CPU family and model numbers: "AMD EPYC (family 26,
+    model 2)". ``cpuinfo``: that file's text (for tests)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        text = ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    if not any(ch.isdigit() for ch in name) and fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 EXECUTORS = ("local", "ray")

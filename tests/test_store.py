@@ -88,6 +88,19 @@ def test_a_canary_that_differs_on_another_cpu_leaves_the_result_unverified(store
     assert "1 of 1 results were stored by an earlier version of the code on another processor" in text and "stale" not in text
 
 
+@pytest.mark.parametrize("cpuinfo, model", [
+    ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+     "model name\t: Intel(R) Xeon(R) Platinum 8488C\nprocessor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8488C\n",
+     "Intel(R) Xeon(R) Platinum 8488C"),  # a name with a model number identifies the processor
+    ("processor\t: 0\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n", "AMD EPYC (family 26, model 2)"),
+    ("processor\t: 0\ncpu family\t: 23\nmodel\t\t: 49\nmodel name\t: AMD EPYC\n", "AMD EPYC (family 23, model 49)"),
+])
+def test_a_masked_cpu_name_gets_its_family_and_model(cpuinfo, model):
+    from optim.executor import cpu_model
+
+    assert cpu_model(cpuinfo) == model
+
+
 @pytest.mark.parametrize("provenance, elsewhere", [
     (dict(device_type="cpu", cpu="This CPU"), False),
     (dict(device_type="cpu", cpu="Another CPU"), True),
