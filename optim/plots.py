@@ -63,7 +63,8 @@ def tag_palette(frame: pd.DataFrame, hue: str = "tag") -> dict:
     a lighter one."""
     variants = _variants(frame, hue)
     base = palette(dict.fromkeys(optimizer for optimizer, _ in variants.values()))
-    return {label: _shade(base[optimizer], k) for label, (optimizer, k) in variants.items()}
+    # past the dash patterns, shift the shade: the k-th and (k + 5)-th labels differ in shade
+    return {label: _shade(base[optimizer], k + k // len(VARIANT_DASHES)) for label, (optimizer, k) in variants.items()}
 
 
 def palette(names) -> dict[str, str]:

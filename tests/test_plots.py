@@ -82,3 +82,13 @@ def test_two_labels_of_one_optimizer_get_the_same_hue_family_and_different_dashe
     assert styles["AMSGrad (torch)"][1] != "-"  # the second AMSGrad is dashed
     assert len(ax.collections) == 3  # one band per label, as without dashes
     plt.close(fig)
+
+
+def test_many_labels_of_one_optimizer_each_get_their_own_colour_and_dash():
+    """AdamW's schedule figure draws six labels of one optimizer: the sixth once repeated the first."""
+    labels = [f"schedule {k}" for k in range(8)]
+    frame = pd.concat([frame_of({s: [s, s + 1.0] for s in range(2)}, label) for label in labels])
+    frame["optimizer"] = "adamw"
+    colours, dashes = plots.tag_palette(frame), plots.variant_dashes(frame)
+    looks = {(matplotlib.colors.to_hex(colours[label]), str(dashes[label])) for label in labels}
+    assert len(looks) == len(labels)
