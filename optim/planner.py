@@ -26,6 +26,7 @@ from .spec import RunSpec
 
 THROUGHPUT_FILE = ROOT / "data" / "results" / "plan" / "throughput.json"
 EVAL_BATCH = 2000
+USABLE = ("stored", "unverified")  # statuses of runs the planner does not recompute
 
 
 def machine() -> str:
@@ -149,10 +150,10 @@ class ChapterPlan:
 
     def usable(self) -> int:
         """Runs stored and not to be recomputed: checked ones and those only another CPU can check."""
-        return self.count("stored") + self.count("unverified")
+        return sum(s in USABLE for s in self.status)
 
     def todo(self) -> list[RunSpec]:
-        return [spec for spec, s in zip(self.specs, self.status) if s not in ("stored", "unverified")]
+        return [spec for spec, s in zip(self.specs, self.status) if s not in USABLE]
 
     def estimate_hours(self, measure: bool = True, only=None) -> float | None:
         """Wall-clock hours of the missing and stale runs with the executor's workers
