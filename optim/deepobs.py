@@ -160,6 +160,25 @@ def judge(ours: pd.DataFrame, problem: str, epoch: int, margin: float) -> dict[s
     return out
 
 
+def gap(ours: pd.DataFrame, problem: str, metric: str) -> pd.DataFrame:
+    """Our mean ``metric`` against the study's, per optimizer (rows, our labels in run order)
+    and epoch (columns, 1 to our last): the difference in points (100×) for an accuracy, the
+    ratio for a loss. Means over the runs that did not diverge, ours and theirs; NaN where
+    either side has none."""
+    _lookup(PROBLEMS, problem, "DeepOBS problem")
+    if metric not in ("test_acc", "test_loss"):
+        raise ValueError(f"metric={metric!r} is invalid: expected 'test_acc' or 'test_loss'")
+    theirs = published(problem)
+    theirs = theirs[(theirs["status"] != "diverged") & (theirs.epoch >= 1)]
+    kept = ours[~ours["diverged"].astype(bool) & (ours.epoch >= 1)]
+    labels = list(dict.fromkeys(ours["tag"]))
+    mine = kept.groupby(["tag", "epoch"])[metric].mean().unstack().reindex(labels)
+    ref = theirs.groupby(["label", "epoch"])[metric].mean().unstack().reindex(index=labels, columns=mine.columns)
+    out = (mine - ref) * 100 if metric == "test_acc" else mine / ref
+    out.index.name, out.columns.name = "optimizer", "epoch"
+    return out
+
+
 def training_images(runs: pd.DataFrame) -> pd.Series:
     """Per row of a run frame: training images seen by the end of its epoch, in epochs of
     DeepOBS's 50,000 (a subset's epoch counts for less)."""
@@ -173,7 +192,7 @@ def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
     """One panel per optimizer: the study's seeds as a band (min to max over seeds) and their
     mean as a dashed line, our seeds as solid lines, against the training images seen (in
     DeepOBS epochs of 50,000), up to our last."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     from .plots import OPTIMIZER_COLOURS
 
@@ -194,7 +213,8 @@ def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
         ax.set_title(label, fontsize=10)
         if logy:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5)))
             ax.yaxis.set_major_formatter(ScalarFormatter())
-            ax.yaxis.set_minor_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
     for ax in axes[len(labels):]:
         ax.set_visible(False)

@@ -70,3 +70,24 @@ def test_judge_applies_the_verdict_rule_against_the_published_seeds():
     assert deepobs.judge(_ours("AMSGrad", [40.0] * 3, 1), "mnist_vae", 1, 1.05)["AMSGrad"].outcome == "contradicts"
     # ours diverged where theirs did not
     assert deepobs.judge(_ours("Adam", [np.nan] * 3, 1, True), "mnist_vae", 1, 1.05)["Adam"].outcome == "contradicts"
+
+
+def test_gap_compares_means_over_the_runs_that_did_not_diverge():
+    theirs = deepobs.published("mnist_vae")
+    ok = theirs[(theirs.label == "Adam") & (theirs.status != "diverged")]
+    study = {e: ok[ok.epoch == e]["test_loss"].mean() for e in (1, 2)}
+    ours = pd.concat([_ours("Adam", [study[1] * 1.1, study[1] * 1.3], 1), _ours("Adam", [study[2], study[2]], 2),
+                      _ours("Adam", [1e6], 1, diverged=True).assign(key="Adam-diverged"),
+                      _ours("Adam", [181.0, 181.0], 0)])
+    ratio = deepobs.gap(ours, "mnist_vae", "test_loss")
+    assert list(ratio.columns) == [1, 2] and list(ratio.index) == ["Adam"]  # epoch 0 and the diverged run left out
+    np.testing.assert_allclose(ratio.loc["Adam"].to_numpy(), [1.2, 1.0])
+    # accuracy: the difference in points; an optimizer whose published runs all diverged has no reference
+    accuracy = deepobs.published("fmnist_2c2d")
+    sgd = accuracy[(accuracy.label == "SGD") & (accuracy.epoch == 3)]["test_acc"].mean()
+    mine = pd.DataFrame({"tag": "SGD", "key": ["a", "b"], "epoch": 3, "test_acc": [sgd + 0.01, sgd + 0.03],
+                         "diverged": False})
+    np.testing.assert_allclose(deepobs.gap(mine, "fmnist_2c2d", "test_acc").loc["SGD", 3], 2.0)
+    assert np.isnan(deepobs.gap(_ours("AMSGrad", [40.0], 1), "mnist_vae", "test_loss").loc["AMSGrad", 1])
+    with pytest.raises(ValueError, match="metric='val_acc' is invalid"):
+        deepobs.gap(mine, "fmnist_2c2d", "val_acc")
