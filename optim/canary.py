@@ -16,8 +16,10 @@ committed results.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 from .atomic import write_json_atomic
@@ -60,6 +62,25 @@ def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float]
     return None
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``path`` (a lock file beside it) across processes, so that
+    read-modify-write updates of one table take turns and none is lost (no-op without POSIX
+    ``fcntl``). Here, not in :mod:`optim.atomic`: that module is fingerprinted code."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _known_or_computed(spec: RunSpec, fingerprint: str, look_in: list[Path], write_to: Path) -> list[float]:
     """The canary of ``spec`` under ``fingerprint`` from ``look_in``, else computed and kept in ``write_to``."""
     known = _lookup(spec, fingerprint, look_in)
@@ -67,9 +88,10 @@ def _known_or_computed(spec: RunSpec, fingerprint: str, look_in: list[Path], wri
         return known
     values = canary_values(spec)
     path = write_to / f"{fingerprint}.json"
-    table = _read(path)
-    table[canary_spec(spec).key()] = values
-    write_json_atomic(path, table, sort_keys=True)
+    with _exclusive(path):  # chapters rendered side by side may add canaries to one table
+        table = _read(path)
+        table[canary_spec(spec).key()] = values
+        write_json_atomic(path, table, sort_keys=True)
     return values
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
@@ -98,7 +100,8 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
     ``render_only``: train nothing (stored results only; stale ones are shown as such).
     ``log``: show papermill's cell bar and stream the cells' output, with each batch of runs'
     progress bar, to this process's stdout and stderr (``optim.book run``).
-    A full-profile execution that completes writes the chapter's manifest."""
+    A full-profile execution that completes (and may train) writes the chapter's manifest.
+    The kernel's settings travel in this process's environment: one execution per process at a time."""
     import papermill
 
     names = chapters()
@@ -128,7 +131,7 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
             streams = dict(stdout_file=sys.stdout, stderr_file=sys.stderr) if log else {}
             papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
                                        kernel_name="python3", cwd=str(source.parent), progress_bar=log, **streams)
-        if profile == "full" and not extra:
+        if profile == "full" and not extra and not render_only:
             keys = [r["key"] for r in _jsonl(requests) if r["profile"] == "full"]
             if keys:
                 write_manifest(chapter, keys)
@@ -202,6 +205,36 @@ def plan_notebook(path: Path, profile: str = "full"):
                        errors, late)
 
 
+def _render_one(chapter: str, out_dir: str) -> tuple[str, float, str | None]:
+    """Render ``chapter`` from its stored full results (in a worker process); its time, or the error."""
+    started = time.perf_counter()
+    try:
+        execute(chapter, "full", "auto", Path(out_dir), render_only=True)
+    except Exception as error:  # noqa: BLE001 (papermill's errors do not always pickle: send the text)
+        return chapter, time.perf_counter() - started, f"{type(error).__name__}: {error}"
+    return chapter, time.perf_counter() - started, None
+
+
+def render_stored(names: list[str], out_dir: Path, workers: int | None = None):
+    """Render chapters from their stored full results, ``workers`` at a time (default: one per
+    core), each in a fresh process: rendering trains nothing, so a kernel's start-up and imports
+    are most of its time, and these overlap. Yields (chapter, seconds) as each finishes; the
+    first chapter that fails raises, naming it."""
+    if not names:
+        return
+    from .executor import cores
+
+    workers = max(1, min(len(names), workers or cores()))
+    # spawn: each worker starts clean and sets its own kernel environment (see ``execute``)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in as_completed([pool.submit(_render_one, name, str(out_dir)) for name in names]):
+            chapter, seconds, error = done.result()
+            if error:
+                pool.shutdown(wait=True, cancel_futures=True)  # the chapters not started yet are dropped
+                raise RuntimeError(f"chapter {chapter!r} failed to render from its stored results: {error}")
+            yield chapter, seconds
+
+
 def build(strict: bool = True) -> int:
     """Execute every chapter into ``_build/src`` and build the HTML book from it."""
     src = BUILD / "src"
@@ -216,12 +249,17 @@ def build(strict: bool = True) -> int:
     shutil.copytree(ROOT / "chapters", src / "chapters",
                     ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
     started = time.perf_counter()
-    for chapter in chapters():
-        profile = stored_profile(chapter)
+    names = chapters()
+    stored = [c for c in names if stored_profile(c) == "full"]
+    # chapters with stored full results render from them, side by side, and never train; then
+    # the others train their quick profile one at a time (their runs use every core), in the
+    # book's order: the scoreboard, a quick page, comes after every chapter it collects
+    for chapter, seconds in render_stored(stored, src / "chapters"):
+        print(f"executed {chapter} (full, from stored results) in {seconds:.1f} s", flush=True)
+    for chapter in (c for c in names if c not in stored):
         t0 = time.perf_counter()
-        # a chapter with stored full results is rendered from them and never trains
-        execute(chapter, profile, "auto", src / "chapters", render_only=profile == "full")
-        print(f"executed {chapter} ({profile}) in {time.perf_counter() - t0:.1f} s", flush=True)
+        execute(chapter, "quick", "auto", src / "chapters")
+        print(f"executed {chapter} (quick) in {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
     jb = Path(sys.executable).with_name("jupyter-book")
     command = [str(jb), "build", str(src), "--path-output", str(BUILD / "book")]

@@ -100,6 +100,53 @@ def test_an_invalid_parameter_fails_the_first_cell(tmp_path):
                                    cwd=str(ROOT / "chapters"), progress_bar=False)
 
 
+@pytest.fixture
+def claims_kept():
+    """Leave the build's claims folder as the test found it (rendering a chapter writes its claims there)."""
+    from optim.layout import CLAIMS
+
+    kept = {p.name: p.read_bytes() for p in CLAIMS.glob("*.json")} if CLAIMS.exists() else {}
+    yield
+    shutil.rmtree(CLAIMS, ignore_errors=True)
+    for name, data in kept.items():
+        (CLAIMS / name).parent.mkdir(parents=True, exist_ok=True)
+        (CLAIMS / name).write_bytes(data)
+
+
+def test_chapters_with_stored_results_render_side_by_side_from_their_own_results(tmp_path, monkeypatch, claims_kept):
+    # `make book` renders these two at a time, each in its own process: the kernel's settings travel
+    # in the environment, which threads would share. A render trains nothing and writes no manifest.
+    import json
+
+    import nbformat
+
+    stored, results = ROOT / "data" / "results", tmp_path / "results"
+    shutil.copytree(stored / "canaries", results / "canaries")
+    (results / "full").mkdir()
+    for chapter in ("testbed", "nadam"):
+        manifest = stored / "manifests" / f"{chapter}.json"
+        (results / "manifests").mkdir(exist_ok=True)
+        shutil.copy(manifest, results / "manifests")
+        for key in json.loads(manifest.read_text())["keys"]:
+            shutil.copy(stored / "full" / f"{key}.json.gz", results / "full")
+    manifests = {p.name: p.read_bytes() for p in (results / "manifests").iterdir()}
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))  # the workers' results: these copies only
+    rendered = dict(publish.render_stored(["testbed", "nadam"], tmp_path / "out", workers=2))
+    assert sorted(rendered) == ["nadam", "testbed"]
+    for chapter in rendered:
+        nb = nbformat.read(tmp_path / "out" / f"{chapter}.ipynb", as_version=4)
+        shown = "".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
+        assert "**Profile:** `full`" in shown and "**Compute:**" in shown, chapter
+    assert sorted(p.name for p in (results / "full").iterdir()) == sorted(
+        f"{k}.json.gz" for m in manifests.values() for k in json.loads(m)["keys"])  # nothing trained
+    assert {p.name: p.read_bytes() for p in (results / "manifests").iterdir()} == manifests
+
+
+def test_a_chapter_that_fails_to_render_is_named(tmp_path):
+    with pytest.raises(RuntimeError, match="chapter 'nosuch' failed to render .*unknown chapter 'nosuch'"):
+        list(publish.render_stored(["nosuch"], tmp_path, workers=1))
+
+
 def test_notebooks_are_committed_without_outputs():
     import nbformat
 

@@ -352,3 +352,38 @@ def test_the_header_adds_runs_and_stored_computations_compute_time():
     assert "**Compute:** 2.00 h, summed over 3 stored runs" in text and "**Hardware:** CPU (x86_64)" in text
     assert "1 of 3 results are stale" in text
     assert "**Compute:** 42.0 s" in book.header("tiny", "full", "none", seconds=42.0, devices=["CPU, float64"]).data
+
+
+def _add_canaries(folder: str, rates: list[float]) -> None:
+    """A worker process: record one canary per learning rate in one fingerprint's table."""
+    import time
+
+    from optim import canary
+
+    canary.canary_values = lambda spec: [dict(spec.hparams)["lr"]]  # this process only: no training
+    write = canary.write_json_atomic
+
+    def slow_write(*args, **kwargs):  # widen the window between reading the table and writing it
+        time.sleep(0.01)
+        return write(*args, **kwargs)
+
+    canary.write_json_atomic = slow_write
+    for lr in rates:
+        spec = RunSpec("logreg", optimizer="sgd", hparams=dict(lr=lr), **TINY)
+        canary._known_or_computed(spec, "f" * 16, [], Path(folder))
+
+
+def test_canaries_recorded_by_processes_side_by_side_are_all_kept(tmp_path):
+    # chapters rendered side by side (publish.render_stored) may add canaries to one table at once
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # the workers inherit _add_canaries' module
+    workers = [context.Process(target=_add_canaries, args=(str(tmp_path), [k + i / 100 for i in range(30)]))
+               for k in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    table = json.loads((tmp_path / f"{'f' * 16}.json").read_text())
+    assert sorted(v for values in table.values() for v in values) == sorted(k + i / 100 for k in (1, 2) for i in range(30))
