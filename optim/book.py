@@ -139,14 +139,16 @@ def dataset_label(dataset: str, n_train=None) -> str:
 
 
 def header(chapter: str, profile: str, dataset: str, frame=None,
-           seconds: float | None = None, devices: list[str] | None = None):
+           seconds: float | None = None, devices: list[str] | None = None,
+           computations: int = 0, precision: str | None = None):
     """The chapter's header line: profile, dataset, hardware, precision and compute of its results.
 
     ``frame`` is a tidy frame from ``run_many`` or a list of them: each distinct run (by key)
     counts once, however many of the frames hold it, and their stored compute times add up;
-    ``seconds`` adds the compute time of other work (stored computations:
-    ``optim.runner.computed.seconds``) and ``devices`` names where it ran. Stale results
-    (computed by code whose numbers have changed since) are flagged.
+    ``seconds`` adds the compute time of other work — ``computations`` stored computations
+    (``optim.runner.computed.seconds`` and ``.count``) — ``devices`` names where it ran and
+    ``precision`` its arithmetic. Stale results (computed by code whose numbers have changed
+    since) are flagged.
     """
     from IPython.display import Markdown
 
@@ -169,6 +171,7 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         threads = {t for f in frames for t in f.attrs.get("threads", [])}
     else:
         seconds, devices, runs = seconds or 0.0, devices or [], None
+    precisions |= {precision} if precision else set()
     # the thread count is shown on its own below, so it is dropped from the device names
     names = sorted({re.sub(r", \d+ threads?\)", ")", d) for d in devices if d != "planned"})
     hardware = "; ".join(names) or "this machine (computed while rendering)"
@@ -180,7 +183,9 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         parts.append(f"**Threads per run:** {', '.join(map(str, sorted(threads)))}")
     parts.append(f"**Compute:** {compute}")
     text = " · ".join(parts)
-    text += f", summed over {runs} stored runs" if runs else ""
+    counted = ([f"{runs} stored runs"] if runs else []) + (
+        [f"{computations} stored computation{'s' if computations != 1 else ''}"] if computations else [])
+    text += f", summed over {' and '.join(counted)}" if counted else ""
     if profile == "quick":
         text += (" · *quick profile: small CPU-sized runs, trained while this page was built; "
                  "the full profile re-runs the experiment at paper scale (`make run CHAPTER=" + chapter +

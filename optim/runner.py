@@ -416,6 +416,7 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
         if stored["fingerprint"] != current:
             computed.stale += 1
         computed.seconds += stored.get("seconds", 0.0)
+        computed.count += 1
         value = stored["value"]
         return pd.DataFrame(value["columns"]) if isinstance(value, dict) and value.get("kind") == "frame" else value
     if render_only:
@@ -428,6 +429,7 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     cache.check_writable()
     seconds = time.perf_counter() - started
     computed.seconds += seconds
+    computed.count += 1
     cache.put(key, {"computation": name, "params": json.loads(payload)["params"], "fingerprint": current,
                     "seconds": seconds, "value": stored_value})
     return value
@@ -435,3 +437,4 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
 
 computed.stale = 0
 computed.seconds = 0.0  # compute time of every computation returned in this process (stored or fresh)
+computed.count = 0  # how many computations were returned in this process (stored or fresh)

@@ -263,9 +263,11 @@ def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes
         calls.append(1)
         return pd.DataFrame({"t": [1, 2, 3], "x": [0.5, -0.25, 1.0]})
 
+    count_before = runner.computed.count
     first = runner.computed("demo", compute, "full", root=tmp_path, steps=3)
     again = runner.computed("demo", compute, "full", root=tmp_path, steps=3)
     assert len(calls) == 1 and again.equals(first)
+    assert runner.computed.count == count_before + 2  # each value returned counts, computed or stored (the header)
     runner.computed("demo", compute, "full", root=tmp_path, steps=4)  # other parameters: another result
     assert len(calls) == 2
     monkeypatch.setattr(runner, "_computation_fingerprint", lambda: "edited")
@@ -352,6 +354,10 @@ def test_the_header_adds_runs_and_stored_computations_compute_time():
     assert "**Compute:** 2.00 h, summed over 3 stored runs" in text and "**Hardware:** CPU (x86_64)" in text
     assert "1 of 3 results are stale" in text
     assert "**Compute:** 42.0 s" in book.header("tiny", "full", "none", seconds=42.0, devices=["CPU, float64"]).data
+    text = book.header("tiny", "full", "none", seconds=42.0, computations=2, devices=["CPU"], precision="float64").data
+    assert "**Hardware:** CPU · **Precision:** float64 · **Compute:** 42.0 s, summed over 2 stored computations" in text
+    text = book.header("tiny", "full", "digits", frame, seconds=1800.0, computations=1).data
+    assert "**Compute:** 2.00 h, summed over 3 stored runs and 1 stored computation" in text
 
 
 def _add_canaries(folder: str, rates: list[float]) -> None:
