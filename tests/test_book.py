@@ -108,8 +108,9 @@ def claims_kept():
     kept = {p.name: p.read_bytes() for p in CLAIMS.glob("*.json")} if CLAIMS.exists() else {}
     yield
     shutil.rmtree(CLAIMS, ignore_errors=True)
+    if kept:
+        CLAIMS.mkdir(parents=True)
     for name, data in kept.items():
-        (CLAIMS / name).parent.mkdir(parents=True, exist_ok=True)
         (CLAIMS / name).write_bytes(data)
 
 
