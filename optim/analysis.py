@@ -84,14 +84,24 @@ def accuracy_resolution(accuracy: float, n_test: int) -> float:
     return 2.0 * float(np.sqrt(accuracy * (1.0 - accuracy) / n_test))
 
 
-def per_seed(frame: pd.DataFrame, by: str, metric: str, diverged: float | None = None) -> dict:
-    """``{value of by: array of the final metric, one per run (seed)}``, the input of
-    :func:`optim.verdicts.compare`. Diverged runs get ``diverged`` (default: inf for losses,
-    0 for accuracies)."""
-    ends = last(frame).copy()
-    if diverged is None:
-        diverged = 0.0 if metric.endswith("acc") else np.inf
+def per_seed(frame: pd.DataFrame, by: str, metric: str, at: int | None = None) -> dict[str, pd.Series]:
+    """``{value of by: Series of the metric, one per run, indexed by seed}``, the input of
+    :func:`optim.verdicts.compare` (which pairs runs by seed). The metric is read at the end of
+    training, or at epoch ``at``; a run that diverged (before ``at``) is NaN — an outcome the
+    verdict rule counts, never a number standing in for one."""
+    runs = frame.groupby("key", sort=False).first()
+    if at is None:
+        ends = last(frame).set_index("key")
+    else:
+        ends = frame[frame["epoch"] == at].set_index("key").reindex(runs.index)
+        ends[[by, "seed"]] = runs[[by, "seed"]]
+    ends = ends.copy()
     if "diverged" in ends:
-        ends.loc[ends["diverged"].astype(bool), metric] = diverged
-    ends[metric] = ends[metric].fillna(diverged)
-    return {name: group[metric].to_numpy(dtype=float) for name, group in ends.groupby(by, sort=False)}
+        diverged = runs["diverged"].astype(bool).reindex(ends.index) if at is None else ends[metric].isna()
+        ends.loc[diverged.fillna(False).to_numpy(), metric] = np.nan
+    out = {}
+    for name, group in ends.groupby(by, sort=False):
+        if group["seed"].duplicated().any():
+            raise ValueError(f"per_seed: {by}={name!r} has several runs per seed; select one setting first")
+        out[name] = pd.Series(group[metric].to_numpy(dtype=float), index=group["seed"].to_numpy(), name=metric)
+    return out

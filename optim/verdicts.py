@@ -1,91 +1,172 @@
 """The book's one rule for judging a paper's claim from runs over seeds.
 
-A claim is made of **comparisons**: a metric of method A against method B (``less``: A's
-is lower, ``greater``: higher, ``similar``: within a stated margin). Each comparison has an
-**effect** with a 95% confidence interval over seeds:
+**A plan first.** Every claim is judged under a :class:`Plan` declared beside its chapter
+(``chapters/plans/<chapter>.yml``): the metric and when it is read, the smallest effect of
+interest (SESOI) with its source, the claim's kind, its comparison family and seeds, and
+whether the plan was written after its results were seen (``post_hoc``, shown in the book).
 
-* ``ratio`` (the default for losses, which live on a multiplicative scale): the ratio of
-  geometric means, with Welch's t interval computed on the logarithms and exponentiated;
-* ``difference`` (accuracies, or metrics that can be ≤ 0): the difference of means with
-  Welch's t interval.
+**Comparisons.** A claim is made of comparisons of method A with method B on the plan's
+metric. Each has an effect on one of two scales — ``ratio`` (losses: the ratio of geometric
+means, analysed as a difference of logarithms) or ``difference`` (accuracies, rates) — and a
+90% confidence interval (:data:`CONFIDENCE`): the effects that neither one-sided 5% test
+rejects.
 
-Why Welch's t and not the bootstrap: the book judges claims on 2–5 seeds per method. A
-bootstrap over so few seeds sees only a handful of distinct resamples and gives intervals
-that are far too narrow (with 3 seeds, the percentile interval covers the true mean well
-under 95% of the time); Welch's t interval is exact for normal seed-to-seed noise, allows the
-two methods different spreads, and widens honestly as seeds get fewer.
+* **Paired** where both methods ran the same seeds (same seed = same initialization and data
+  order): a paired t interval on the per-seed log ratios or differences. **Welch's** t
+  interval only where the runs are not paired; each comparison names its ``test``.
+* **Divergence is an outcome.** A run that diverged (a non-finite value) is counted, never
+  turned into a number: the finished runs give the metric's interval, and Fisher's exact test
+  compares the two methods' counts of diverged runs. When some run diverged the comparison's
+  p-values are the smaller of the two tests', Bonferroni-doubled. When too few runs finished
+  to compare the metric, the effect is the difference in divergence rates with Newcombe's
+  interval.
 
-A comparison **supports** the claim when its whole interval lies on the claimed side (beyond
-the margin for ``similar``: inside it), **contradicts** it when the whole interval lies on the
-other side, and is **inconclusive** otherwise. A claim's verdict:
+**One decision rule, symmetric around the SESOI δ** (for ``ratio``: a relative change, so
+thresholds sit at ``1 ± δ`` on the log scale, ``log(1 + δ)``). Each comparison has a
+``direction`` and one or two thresholds; it *supports* the claim when a one-sided 5% test puts
+the effect on the claim's side of every threshold, and *contradicts* it when the same test puts
+it on the other side — the same strength of evidence both ways:
 
-* ``reproduced`` — every comparison supports it;
-* ``not reproduced`` — at least one contradicts it and none supports it;
-* ``partly`` — some comparisons support it and some contradict it;
-* ``inconclusive`` — none contradicts it but not all support it: the seeds cannot tell;
-* ``not testable at this scale`` — the data cannot address the claim at all (stated with a
-  reason, :func:`untestable`).
+* ``less`` / ``greater`` (superiority): A is lower / higher than B by at least δ. Threshold
+  ``−δ`` / ``+δ``. Contradicts: A is not better by δ (which includes "worse").
+* ``at_most`` / ``at_least`` (non-inferiority): A is not higher / lower than B by δ or more.
+  Threshold ``+δ`` / ``−δ``.
+* ``similar`` (equivalence, TOST): the effect lies within ``±δ`` (the 90% interval inside
+  the band); contradicts when it lies outside the band.
 
-Some claims are about deterministic quantities — a 2-D trajectory, the steady state of an
-update rule, a constraint the optimizer enforces — where seeds add no noise. They are judged
-by :func:`observe`: a measured value against a stated threshold, which supports or
-contradicts the claim (never inconclusive), and they combine with comparisons by the same
-verdict rule.
+**Multiplicity.** The p-values of a claim's comparisons are Holm-adjusted within the claim
+(separately for support and for contradiction) before the outcomes are read.
+
+**A claim's verdict:** ``reproduced`` — every comparison supports it; ``not reproduced`` —
+at least one contradicts it and none supports it; ``partly`` — some support and some
+contradict; ``inconclusive`` — none contradicts but not all support (each comparison says how
+many seeds would resolve it, :func:`seeds_for_power`); ``not testable at this scale`` — the
+set-up cannot address the claim (:func:`untestable`, with a reason that is true of the data).
+
+**Noisy aggregates** (a time-to-target, a switch fraction, a slope, a rank correlation) are
+computed per seed and judged by :func:`estimate` (a one-sample t interval against the claim's
+threshold, at least 3 seeds); claims over many methods use :func:`omnibus` (Friedman's test
+over seeds). :func:`observe` is only for quantities with no seed noise (a 2-D trajectory, an
+update rule's steady state). Every claim row also carries its verdict at ½× and 2× its SESOI.
+
+Why t intervals and not the bootstrap: with 2–5 seeds a bootstrap sees a handful of distinct
+resamples and its intervals are far too narrow; the t interval is exact for normal seed noise.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
+CONFIDENCE = 0.90  # the interval of two one-sided 5% tests (TOST's)
+ALPHA = 0.05       # each one-sided test's level, before Holm's adjustment
+POWER = 0.80       # the power :func:`seeds_for_power` asks for
+MIN_AGGREGATE_SEEDS = 3
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not testable at this scale")
-DIRECTIONS = ("less", "greater", "similar")
-KINDS = ("ratio", "difference")
+DIRECTIONS = ("less", "greater", "at_most", "at_least", "similar")
+SCALES = ("ratio", "difference")
+KINDS = ("superiority", "non-inferiority", "equivalence", "trend", "deterministic", "positive control")
+SIGNS = {"less": "<", "greater": ">", "at_most": "≤", "at_least": "≥", "similar": "≈"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A claim's analysis plan, declared before the runs that judge it (see the module docstring).
+
+    ``sesoi`` is on the claim's scale: a relative change for ratios (0.1: 10%), an absolute
+    difference otherwise (0.005: half a point of accuracy); 0 for deterministic claims."""
+
+    metric: str
+    read_at: str
+    sesoi: float
+    sesoi_source: str
+    kind: str
+    family: str
+    seeds: int | None = None
+    post_hoc: bool = False
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"plan kind={self.kind!r} is invalid: expected one of {', '.join(KINDS)}")
+        if not (isinstance(self.sesoi, (int, float)) and self.sesoi >= 0):
+            raise ValueError(f"plan sesoi={self.sesoi!r} is invalid: expected a number >= 0")
+        for name in ("metric", "read_at", "sesoi_source", "family"):
+            if not getattr(self, name):
+                raise ValueError(f"plan {name}={getattr(self, name)!r} is invalid: a plan states every field")
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One comparison of a claim, with everything a reader needs to check it."""
+    """One comparison of a claim, with everything a reader needs to check it.
+
+    ``effect``, ``low``, ``high``: on the comparison's own scale (``scale``: a ratio, a
+    difference, or a difference in divergence rates). ``center``, ``se``, ``df``: the t
+    statistic's parts on the analysis scale (log for ratios), kept to re-judge the comparison
+    at another SESOI; ``p_fisher_*``: Fisher's one-sided p-values for divergence."""
 
     a: str
     b: str
     metric: str
     direction: str
-    kind: str
+    scale: str
+    test: str
+    paired: bool
     a_mean: float
     b_mean: float
     n_a: int
     n_b: int
+    diverged_a: int
+    diverged_b: int
     effect: float
     low: float
     high: float
-    margin: float
-    outcome: str  # "supports", "contradicts" or "inconclusive"
-    # a_mean, b_mean: geometric means for kind="ratio", arithmetic for "difference"
+    sesoi: float
+    p_support: float
+    p_contradict: float
+    outcome: str
+    seeds_for_power: int | None
+    center: float = float("nan")
+    se: float = float("nan")
+    df: float = float("nan")
+    p_fisher_support: float = 1.0
+    p_fisher_contradict: float = 1.0
+    adjusted: str = "none"
 
     def text(self, digits: int = 3) -> str:
-        sign = {"less": "<", "greater": ">", "similar": "≈"}[self.direction]
-        what = "ratio" if self.kind == "ratio" else "difference"
-        return (f"{self.a} {self.a_mean:.{digits}g} {sign} {self.b} {self.b_mean:.{digits}g}: {what} "
-                f"{self.effect:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] → {self.outcome}")
+        what = {"ratio": "ratio", "difference": "difference"}.get(self.scale, self.scale)
+        band = (f"±{self.sesoi:.0%}" if self.scale == "ratio" else f"±{self.sesoi:.{digits}g}")
+        runs = f"{self.n_a} vs {self.n_b} runs" if not self.paired else f"{min(self.n_a, self.n_b)} paired seeds"
+        diverged = (f"; diverged {self.diverged_a} of {self.n_a} vs {self.diverged_b} of {self.n_b}"
+                    if self.diverged_a or self.diverged_b else "")
+        power = (f"; would need {self.seeds_for_power} seeds" if self.outcome == "inconclusive"
+                 and self.seeds_for_power else "")
+        return (f"{self.a} {self.a_mean:.{digits}g} vs {self.b} {self.b_mean:.{digits}g} "
+                f"(claim {SIGNS[self.direction]}): {what} {self.effect:.{digits}g} "
+                f"[{self.low:.{digits}g}, {self.high:.{digits}g}], {self.test}, {runs}{diverged}, SESOI {band} "
+                f"→ {self.outcome}{power}")
 
 
 @dataclass(frozen=True)
 class Observation:
-    """A deterministic measurement against a threshold (see the module docstring)."""
+    """A deterministic measurement against a threshold (no seed noise; see the module docstring)."""
 
     what: str
     value: float
     direction: str  # "less" or "greater": the claim holds when value < or > threshold
     threshold: float
     outcome: str
+    test: str = "deterministic"
+    paired: bool = False
+    seeds_for_power: int | None = None
 
     def text(self, digits: int = 3) -> str:
-        sign = "<" if self.direction == "less" else ">"
-        return f"{self.what} {self.value:.{digits}g} (claim: {sign} {self.threshold:.{digits}g}) → {self.outcome}"
+        return (f"{self.what} {self.value:.{digits}g} (claim: {SIGNS[self.direction]} {self.threshold:.{digits}g}) "
+                f"→ {self.outcome}")
 
 
 def observe(what: str, value: float, direction: str, threshold: float) -> Observation:
@@ -93,69 +174,287 @@ def observe(what: str, value: float, direction: str, threshold: float) -> Observ
     (``less``/``greater``) than ``threshold`` and contradicts it otherwise."""
     if direction not in ("less", "greater"):
         raise ValueError(f"direction={direction!r} is invalid: expected 'less' or 'greater'")
+    if not np.isfinite(value):
+        raise ValueError(f"value={value!r} is invalid: a deterministic observation is a finite number")
     holds = value < threshold if direction == "less" else value > threshold
     return Observation(what, float(value), direction, float(threshold), "supports" if holds else "contradicts")
 
 
-def welch_interval(a, b, kind: str = "ratio", confidence: float = 0.95) -> tuple[float, float, float]:
-    """(effect, low, high) of A against B: ratio of geometric means or difference of means,
-    with Welch's t interval (see the module docstring). Needs two values per side."""
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r} is invalid: expected one of {', '.join(KINDS)}")
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a comparison needs at least 2 seeds per method, got {len(a)} and {len(b)}")
-    if kind == "ratio":
-        if (a <= 0).any() or (b <= 0).any():
-            raise ValueError("kind='ratio' needs positive values; use kind='difference'")
-        a, b = np.log(a), np.log(b)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = a.mean() - b.mean()
-    se = math.sqrt(va + vb)
+# --- the statistics ----------------------------------------------------------------------------
+def _series(values) -> pd.Series:
+    """Values as a Series indexed by seed (a dict or Series keeps its seeds; a list is unpaired)."""
+    if isinstance(values, pd.Series):
+        return values.astype(float)
+    if isinstance(values, dict):
+        return pd.Series(values, dtype=float)
+    return pd.Series(np.asarray(values, dtype=float), index=pd.RangeIndex(len(values)), dtype=float).rename("unpaired")
+
+
+def _is_unpaired(s: pd.Series) -> bool:
+    return s.name == "unpaired"
+
+
+def thresholds(direction: str, scale: str, sesoi: float) -> tuple[float, ...]:
+    """The decision thresholds on the analysis scale (log for ratios)."""
+    d = math.log1p(sesoi) if scale == "ratio" else float(sesoi)
+    return {"less": (-d,), "greater": (d,), "at_most": (d,), "at_least": (-d,), "similar": (-d, d)}[direction]
+
+
+def _below(center: float, se: float, df: float, t0: float) -> float:
+    """One-sided p-value that the effect lies below ``t0`` (H0: effect >= t0)."""
     if se == 0:
-        low = high = diff
+        return 0.0 if center < t0 else 1.0
+    return float(stats.t.cdf((center - t0) / se, df))
+
+
+def t_pvalues(direction: str, center: float, se: float, df: float, limits: tuple[float, ...]) -> tuple[float, float]:
+    """(p_support, p_contradict) of the one-sided t tests at the thresholds (module docstring)."""
+    below = [_below(center, se, df, t) for t in limits]
+    above = [1.0 - b if se else (0.0 if center > t else 1.0) for b, t in zip(below, limits)]
+    if direction in ("less", "at_most"):
+        return below[0], above[0]
+    if direction in ("greater", "at_least"):
+        return above[0], below[0]
+    low_t, high_t = 0, 1  # similar: inside the band by TOST, outside it by the nearer side
+    return max(above[low_t], below[high_t]), min(below[low_t], above[high_t])
+
+
+def t_interval(a: pd.Series, b: pd.Series, paired: bool, confidence: float = CONFIDENCE
+               ) -> tuple[float, float, float, float, float]:
+    """(center, low, high, se, df) of A − B: the paired t interval on per-seed differences, or
+    Welch's for independent runs (inputs already on the analysis scale)."""
+    if paired:
+        d = (a - b).to_numpy()
+        n = len(d)
+        center, se, df = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)), n - 1
     else:
-        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-        half = stats.t.ppf(0.5 + confidence / 2, df) * se
-        low, high = diff - half, diff + half
-    if kind == "ratio":
-        return math.exp(diff), math.exp(low), math.exp(high)
-    return diff, low, high
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        center, se = float(a.mean() - b.mean()), math.sqrt(va + vb)
+        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+    half = float(stats.t.ppf(0.5 + confidence / 2, df) * se) if se > 0 else 0.0
+    return center, center - half, center + half, se, float(df)
 
 
-def compare(a: str, a_values, b: str, b_values, metric: str, direction: str = "less", kind: str = "ratio",
-            margin: float | None = None) -> Comparison:
-    """Compare ``metric`` of method ``a`` (its values over seeds) with ``b``'s.
+def fisher_pvalues(diverged_a: int, n_a: int, diverged_b: int, n_b: int) -> tuple[float, float]:
+    """(p that A diverges more often than B, p that B diverges more often than A): Fisher's exact test."""
+    table = [[diverged_a, n_a - diverged_a], [diverged_b, n_b - diverged_b]]
+    return (float(stats.fisher_exact(table, alternative="greater").pvalue),
+            float(stats.fisher_exact(table, alternative="less").pvalue))
 
-    ``margin`` (for ``similar``; optional for the others): the largest effect still counted
-    as "about equal" — a ratio such as 1.25 (within 25%) or an absolute difference."""
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def newcombe_interval(k_a: int, n_a: int, k_b: int, n_b: int, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(difference, low, high) of two proportions k_a/n_a − k_b/n_b: Newcombe's hybrid score interval."""
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    pa, pb = k_a / n_a, k_b / n_b
+    la, ua = _wilson(k_a, n_a, z)
+    lb, ub = _wilson(k_b, n_b, z)
+    d = pa - pb
+    return d, d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error at the nominal level)."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def seeds_for_power(sd: float, sesoi_scaled: float, paired: bool, equivalence: bool,
+                    alpha: float = ALPHA, power: float = POWER, most: int = 100_000) -> int | None:
+    """Seeds per method for ``power`` at the SESOI: the smallest n whose one-sided ``alpha`` t test
+    detects a true effect ``sesoi_scaled`` away from its threshold, given the per-seed standard
+    deviation ``sd`` (of paired differences, or of each method's runs). For equivalence (TOST
+    with a true effect of 0) each one-sided test gets power 1 − (1 − power)/2. None: more than
+    ``most`` (or no SESOI to power)."""
+    if not sesoi_scaled > 0:
+        return None
+    if not sd > 0:
+        return 2
+    target = 1 - (1 - power) / 2 if equivalence else power
+
+    def enough(n: int) -> bool:
+        df = n - 1 if paired else 2 * n - 2
+        nc = sesoi_scaled / (sd * math.sqrt((1 if paired else 2) / n))
+        return stats.nct.sf(stats.t.ppf(1 - alpha, df), df, nc) >= target
+
+    low, high = 1, 2  # power grows with n: double until enough, then bisect
+    while not enough(high):
+        if high >= most:
+            return None
+        low, high = high, min(2 * high, most)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
+
+
+def fisher_seeds_for_power(rate_a: float, rate_b: float, alpha: float = ALPHA, power: float = POWER,
+                           most: int = 30) -> int | None:
+    """Runs per method for Fisher's one-sided exact test to detect divergence rates
+    ``rate_a`` > ``rate_b`` (clipped to [0.02, 0.98]) with ``power``, by exact enumeration."""
+    pa, pb = (min(max(r, 0.02), 0.98) for r in (max(rate_a, rate_b), min(rate_a, rate_b)))
+    if pa - pb < 1e-9:
+        return None
+    for n in range(2, most + 1):
+        ka, kb = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        weight = stats.binom.pmf(ka, n, pa) * stats.binom.pmf(kb, n, pb)
+        p = np.array([[stats.fisher_exact([[i, n - i], [j, n - j]], alternative="greater").pvalue
+                       for j in range(n + 1)] for i in range(n + 1)])
+        if float(weight[p < alpha].sum()) >= power:
+            return n
+    return None
+
+
+def outcome_of(p_support: float, p_contradict: float, alpha: float = ALPHA) -> str:
+    return "supports" if p_support < alpha else "contradicts" if p_contradict < alpha else "inconclusive"
+
+
+def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, sesoi: float,
+            scale: str = "ratio", higher_is_better: bool = False) -> Comparison:
+    """Compare ``metric`` of method ``a`` with ``b`` under the rule of the module docstring.
+
+    ``a_values``, ``b_values``: one value per run, as a mapping seed → value (a dict or a
+    Series from :func:`optim.analysis.per_seed`: runs with the same seed are paired) or a plain
+    sequence (unpaired). A non-finite value is a diverged run. ``sesoi``: the plan's smallest
+    effect of interest (module docstring). ``higher_is_better``: for accuracies, where a
+    diverged run is the worse outcome on the high side."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r} is invalid: expected one of {', '.join(DIRECTIONS)}")
-    if direction == "similar" and margin is None:
-        raise ValueError("direction='similar' needs a margin")
-    effect, low, high = welch_interval(a_values, b_values, kind)
-    neutral = 1.0 if kind == "ratio" else 0.0
-    if margin is None:
-        lo_edge = hi_edge = neutral
-    elif kind == "ratio":
-        lo_edge, hi_edge = 1 / margin, margin
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is invalid: expected one of {', '.join(SCALES)}")
+    if not (isinstance(sesoi, (int, float)) and np.isfinite(sesoi) and sesoi >= 0):
+        raise ValueError(f"sesoi={sesoi!r} is invalid: expected a number >= 0 (the plan's smallest effect of interest)")
+    sa, sb = _series(a_values), _series(b_values)
+    if len(sa) < 2 or len(sb) < 2:
+        raise ValueError(f"a comparison needs at least 2 runs per method, got {len(sa)} and {len(sb)}")
+    fa, fb = sa[np.isfinite(sa)], sb[np.isfinite(sb)]
+    if scale == "ratio" and ((fa <= 0).any() or (fb <= 0).any()):
+        raise ValueError("scale='ratio' needs positive values; use scale='difference'")
+    da, db = len(sa) - len(fa), len(sb) - len(fb)
+    transform = np.log if scale == "ratio" else (lambda v: v)
+    common = fa.index.intersection(fb.index)
+    paired = not (_is_unpaired(sa) or _is_unpaired(sb)) and len(common) >= 2 and len(common) >= min(len(fa), len(fb))
+    limits = thresholds(direction, scale, sesoi)
+    center = se = df = float("nan")
+    if paired:
+        xa, xb = transform(fa.loc[common]), transform(fb.loc[common])
     else:
-        lo_edge, hi_edge = -margin, margin
-    if direction == "less":
-        outcome = "supports" if high < lo_edge else "contradicts" if low > neutral else "inconclusive"
-    elif direction == "greater":
-        outcome = "supports" if low > hi_edge else "contradicts" if high < neutral else "inconclusive"
+        xa, xb = transform(fa), transform(fb)
+    metric_ok = len(xa) >= 2 and len(xb) >= 2
+    mean = (lambda v: float(np.exp(np.mean(np.log(v))))) if scale == "ratio" else (lambda v: float(np.mean(v)))
+    if metric_ok:
+        center, low, high, se, df = t_interval(xa, xb, paired)
+        p_s, p_c = t_pvalues(direction, center, se, df, limits)
+        effect, low, high = (math.exp(center), math.exp(low), math.exp(high)) if scale == "ratio" else (center, low, high)
+        test = f"{'paired' if paired else 'Welch'} t ({'log ratio' if scale == 'ratio' else 'difference'})"
+        sd = float((xa - xb).std(ddof=1)) if paired else float(math.sqrt((xa.var(ddof=1) + xb.var(ddof=1)) / 2))
+        power_n = seeds_for_power(sd, abs(limits[-1]), paired, direction == "similar")
     else:
-        outcome = ("supports" if lo_edge <= low and high <= hi_edge else
-                   "contradicts" if high < lo_edge or low > hi_edge else "inconclusive")
-    center = (lambda v: float(np.exp(np.mean(np.log(v))))) if kind == "ratio" else (lambda v: float(np.mean(v)))
-    return Comparison(a, b, metric, direction, kind, center(a_values), center(b_values),
-                      len(a_values), len(b_values), effect, low, high, float("nan") if margin is None else margin,
-                      outcome)
+        p_s = p_c = 1.0
+        paired = False
+        effect, low, high = newcombe_interval(da, len(sa), db, len(sb))
+        test = "Fisher exact (diverged runs)"
+        power_n = fisher_seeds_for_power(da / len(sa), db / len(sb))
+    pf_s = pf_c = 1.0
+    if da or db:
+        a_worse, b_worse = fisher_pvalues(da, len(sa), db, len(sb))
+        # which side is "the claim holds"? A better for less/at_most on losses, greater/at_least on accuracies
+        claims_a_better = (direction in ("less", "at_most")) != higher_is_better
+        if direction == "similar":
+            pf_s, pf_c = 1.0, min(1.0, 2 * min(a_worse, b_worse))
+        elif claims_a_better:
+            pf_s, pf_c = b_worse, a_worse
+        else:
+            pf_s, pf_c = a_worse, b_worse
+        p_s, p_c = min(1.0, 2 * min(p_s, pf_s)), min(1.0, 2 * min(p_c, pf_c))
+        if not metric_ok:
+            test = "Fisher exact (diverged runs)"
+    return Comparison(a, b, metric, direction, scale if metric_ok else "divergence rate difference", test, paired,
+                      mean(fa) if len(fa) else float("nan"), mean(fb) if len(fb) else float("nan"),
+                      len(sa), len(sb), da, db, float(effect), float(low), float(high), float(sesoi),
+                      float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, center, se, df, pf_s, pf_c)
 
 
-def verdict(comparisons: list[Comparison | Observation]) -> str:
-    """The claim's verdict from its comparisons (see the module docstring)."""
+def estimate(what: str, values, direction: str, threshold: float, sesoi: float = 0.0) -> Comparison:
+    """A noisy aggregate computed per seed (``values``: one per seed; non-finite = that seed's
+    run never got there), judged by a one-sample t interval against ``threshold`` with the
+    module's rule (``direction``: ``less``/``greater``, the claim's side; ``sesoi`` widens the
+    threshold on that side). Needs :data:`MIN_AGGREGATE_SEEDS` finite values."""
+    if direction not in ("less", "greater"):
+        raise ValueError(f"direction={direction!r} is invalid: expected 'less' or 'greater'")
+    s = _series(values)
+    finite = s[np.isfinite(s)]
+    if len(finite) < MIN_AGGREGATE_SEEDS:
+        raise ValueError(f"{what}: an aggregate over seeds needs at least {MIN_AGGREGATE_SEEDS} finite values, "
+                         f"got {len(finite)} of {len(s)}")
+    shifted = threshold - sesoi if direction == "less" else threshold + sesoi
+    n = len(finite)
+    center, se, df = float(finite.mean()), float(finite.std(ddof=1) / math.sqrt(n)), n - 1
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se) if se > 0 else 0.0
+    p_s, p_c = t_pvalues(direction, center, se, df, (shifted,))
+    power_n = seeds_for_power(float(finite.std(ddof=1)), sesoi if sesoi > 0 else abs(center - threshold) or 0.0,
+                              True, False)
+    return Comparison(what, f"{threshold:g}", what, direction, "difference", "one-sample t", False, center, threshold,
+                      len(s), 0, len(s) - n, 0, center, center - half, center + half, float(sesoi), p_s, p_c,
+                      outcome_of(p_s, p_c), power_n, center - shifted, se, df)
+
+
+def omnibus(what: str, table: pd.DataFrame) -> Comparison:
+    """Do the methods differ at all? Friedman's test over seeds (``table``: seeds × methods,
+    one value per cell). Supports "they differ" when p < α; it cannot contradict (no SESOI),
+    so a large p reads inconclusive."""
+    finite = table.replace([np.inf, -np.inf], np.nan).dropna()
+    if len(finite) < 2 or finite.shape[1] < 3:
+        raise ValueError(f"{what}: Friedman's test needs at least 2 seeds and 3 methods, got {finite.shape}")
+    result = stats.friedmanchisquare(*[finite[c].to_numpy() for c in finite.columns])
+    w = float(result.statistic / (len(finite) * (finite.shape[1] - 1)))  # Kendall's W: 0 no agreement, 1 full
+    return Comparison(what, f"{finite.shape[1]} methods", what, "greater", "Kendall's W", "Friedman", True, w, 0.0,
+                      len(finite), len(finite), 0, 0, w, w, w, 0.0, float(result.pvalue), 1.0,
+                      outcome_of(float(result.pvalue), 1.0), None)
+
+
+def rejudged(part: Comparison | Observation, sesoi: float) -> Comparison | Observation:
+    """``part`` judged again at another SESOI (unadjusted; :func:`claim` re-applies Holm)."""
+    if isinstance(part, Observation) or part.test in ("Friedman",) or not np.isfinite(part.se):
+        return part
+    if part.test == "one-sample t":
+        shift = (sesoi - part.sesoi) * (1 if part.direction == "greater" else -1)
+        p_s, p_c = t_pvalues(part.direction, part.center - shift, part.se, part.df, (0.0,))
+    else:
+        p_s, p_c = t_pvalues(part.direction, part.center, part.se, part.df, thresholds(part.direction, part.scale, sesoi))
+    if part.diverged_a or part.diverged_b:
+        p_s, p_c = min(1.0, 2 * min(p_s, part.p_fisher_support)), min(1.0, 2 * min(p_c, part.p_fisher_contradict))
+    return replace(part, sesoi=float(sesoi), p_support=p_s, p_contradict=p_c, outcome=outcome_of(p_s, p_c))
+
+
+def adjust(parts: list[Comparison | Observation]) -> list[Comparison | Observation]:
+    """Holm-adjust the p-values of a claim's comparisons (observations have none) and re-read outcomes."""
+    tested = [i for i, p in enumerate(parts) if isinstance(p, Comparison)]
+    if len(tested) < 2:
+        return list(parts)
+    ps = holm([parts[i].p_support for i in tested])
+    pc = holm([parts[i].p_contradict for i in tested])
+    out = list(parts)
+    for i, s, c in zip(tested, ps, pc):
+        out[i] = replace(parts[i], p_support=float(s), p_contradict=float(c), outcome=outcome_of(s, c), adjusted="Holm")
+    return out
+
+
+def verdict(comparisons) -> str:
+    """The claim's verdict from its (adjusted) comparisons' outcomes (module docstring)."""
     if not comparisons:
         raise ValueError("a claim needs at least one comparison; use untestable() for none")
     outcomes = [c.outcome for c in comparisons]
@@ -166,17 +465,33 @@ def verdict(comparisons: list[Comparison | Observation]) -> str:
     return "partly" if "supports" in outcomes else "not reproduced"
 
 
-def claim(text: str, comparisons: list[Comparison | Observation], profile: str, section: str = "",
+def _seeds_label(parts) -> str | int:
+    seeds = sorted({n for c in parts if isinstance(c, Comparison) for n in (c.n_a, c.n_b) if n})
+    return "deterministic" if not seeds else seeds[0] if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+
+
+def claim(text: str, comparisons: list[Comparison | Observation], plan: Plan, profile: str, section: str = "",
           note: str = "") -> dict:
-    """A claims-table row judged by the rule: the numbers, effects, intervals, seeds, verdict."""
-    seeds = sorted({n for c in comparisons if isinstance(c, Comparison) for n in (c.n_a, c.n_b)})
-    return {"claim": text, "verdict": verdict(comparisons), "profile": profile, "section": section,
-            "seeds": ("deterministic" if not seeds else seeds[0] if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"),
-            "measured": "; ".join(c.text() for c in comparisons) + (f". {note}" if note else ""),
-            "comparisons": [asdict(c) for c in comparisons]}
+    """A claims-table row judged by the rule: its plan, the numbers, effects, intervals, seeds,
+    the Holm-adjusted outcomes, the verdict, and the verdict at ½× and 2× the SESOI."""
+    if not isinstance(plan, Plan):
+        raise ValueError(f"claim {text!r} has no plan: every claim is judged under a declared optim.verdicts.Plan")
+    if not comparisons:
+        raise ValueError("a claim needs at least one comparison; use untestable() for none")
+    parts = adjust(comparisons)
+    sensitivity = {}
+    for label, factor in (("half", 0.5), ("double", 2.0)):
+        again = adjust([rejudged(p, p.sesoi * factor) if isinstance(p, Comparison) else p for p in comparisons])
+        sensitivity[label] = verdict(again)
+    return {"claim": text, "verdict": verdict(parts), "profile": profile, "section": section,
+            "seeds": _seeds_label(parts), "plan": asdict(plan),
+            "measured": "; ".join(c.text() for c in parts) + (f". {note}" if note else ""),
+            "sensitivity": sensitivity, "comparisons": [asdict(c) for c in parts]}
 
 
-def untestable(text: str, reason: str, profile: str, section: str = "") -> dict:
-    """A claim the data cannot address at all, with the reason."""
+def untestable(text: str, reason: str, plan: Plan, profile: str, section: str = "") -> dict:
+    """A claim the set-up cannot address, with the reason (which must be true of the data)."""
+    if not isinstance(plan, Plan):
+        raise ValueError(f"claim {text!r} has no plan: every claim is judged under a declared optim.verdicts.Plan")
     return {"claim": text, "verdict": "not testable at this scale", "profile": profile, "section": section,
-            "seeds": "", "measured": reason, "comparisons": []}
+            "seeds": "", "plan": asdict(plan), "measured": reason, "sensitivity": {}, "comparisons": []}

@@ -42,3 +42,16 @@ def test_final_best_and_steps_to_on_a_hand_made_frame():
     assert analysis.best(frame, ["model"], "lr", "test_loss")["lr"].item() == 0.1
     assert analysis.steps_to(frame, "test_loss", 0.75).to_dict() == {"a0": 2, "a1": 2, "b0": 2}
     assert np.isnan(analysis.steps_to(frame, "test_loss", 0.3)).all()
+
+
+def test_per_seed_keys_runs_by_seed_and_leaves_diverged_runs_non_finite():
+    rows = [dict(key=f"{tag}{seed}", tag=tag, seed=seed, epoch=e, loss=1.0 / e + seed, diverged=(tag, seed) == ("b", 1))
+            for tag in "ab" for seed in (3, 1, 2) for e in (1, 2, 3)]
+    frame = pd.DataFrame(rows)
+    frame.loc[(frame.key == "b1") & (frame.epoch == 3), "loss"] = np.inf
+    values = analysis.per_seed(frame, "tag", "loss")
+    assert sorted(values["a"].index) == [1, 2, 3] and values["a"][2] == pytest.approx(1 / 3 + 2)
+    assert np.isnan(values["b"][1]) and np.isfinite(values["b"].drop(1)).all()
+    assert analysis.per_seed(frame, "tag", "loss", at=1)["a"][3] == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="several runs per seed"):
+        analysis.per_seed(frame.assign(seed=0), "tag", "loss")

@@ -21,29 +21,52 @@ def test_band_of_identical_values_is_that_value():
     assert band["low"].tolist() == [2.0, 5.0] and band["high"].tolist() == [2.0, 5.0]
 
 
-def test_band_lies_between_the_smallest_and_largest_value_and_holds_the_mean():
+def test_band_is_centred_on_the_mean_and_may_reach_past_the_values_on_few_seeds():
     rng = np.random.default_rng(1)
     values = {step: list(rng.normal(size=int(rng.integers(2, 6)))) for step in range(50)}
     band = plots.mean_band(frame_of(values), "step", "loss", ["tag"]).set_index("step")
     for step, v in values.items():
-        assert min(v) - 1e-12 <= band.loc[step, "low"] <= np.mean(v) <= band.loc[step, "high"] <= max(v) + 1e-12
+        assert (band.loc[step, "low"] + band.loc[step, "high"]) / 2 == pytest.approx(np.mean(v))
 
 
-def test_band_width_matches_the_normal_interval_of_a_mean_for_many_seeds():
-    """With 400 seeds the bootstrap interval of the mean is ±1.96·s/√n (the textbook interval)."""
+def test_band_is_the_student_t_interval_of_the_mean_at_the_claims_level():
+    from scipy import stats
+
+    from optim.verdicts import CONFIDENCE
+
     rng = np.random.default_rng(2)
-    values = {step: list(rng.normal(0, 3.0, size=400)) for step in range(3)}
-    band = plots.mean_band(frame_of(values), "step", "loss", ["tag"], n_boot=4000).set_index("step")
+    values = {step: list(rng.normal(0, 3.0, size=int(rng.integers(2, 7)))) for step in range(5)}
+    band = plots.mean_band(frame_of(values), "step", "loss", ["tag"]).set_index("step")
     for step, v in values.items():
-        expected = 2 * 1.96 * np.std(v, ddof=1) / np.sqrt(len(v))
-        assert band.loc[step, "high"] - band.loc[step, "low"] == pytest.approx(expected, rel=0.1)
+        reference = stats.ttest_1samp(v, 0.0).confidence_interval(CONFIDENCE)
+        assert (band.loc[step, "low"], band.loc[step, "high"]) == pytest.approx((reference.low, reference.high))
+
+
+def test_the_paired_effect_band_at_the_last_step_is_the_claims_interval():
+    """Figures and claims agree: both are built from one frame by the same paired interval."""
+    from optim import analysis, verdicts
+
+    rng = np.random.default_rng(3)
+    seed_noise = rng.normal(0, 0.3, 5)
+    rows = [{"tag": tag, "seed": s, "epoch": e, "key": f"{tag}{s}", "loss": (1.0 if tag == "a" else 1.2) / e
+             * np.exp(seed_noise[s] + rng.normal(0, 0.02))} for tag in "ab" for s in range(5) for e in range(1, 4)]
+    frame = pd.DataFrame(rows)
+    band = plots.paired_effect(frame, "epoch", "loss", "tag", "a", "b").set_index("epoch")
+    values = analysis.per_seed(frame, "tag", "loss")
+    claim = verdicts.compare("a", values["a"], "b", values["b"], "loss", "less", 0.1)
+    assert claim.paired
+    assert (band.loc[3, "effect"], band.loc[3, "low"], band.loc[3, "high"]) == pytest.approx(
+        (claim.effect, claim.low, claim.high))
+    fig, ax = plt.subplots()
+    plots.effect_curves(frame, "epoch", "loss", "tag", "b", ["a"], ax=ax, sesoi=0.1)
+    assert len(ax.collections) == 1 and ax.get_yscale() == "log"
 
 
 def test_single_seed_points_and_diverged_values_have_no_band():
     frame = frame_of({1: [1.0], 2: [1.0, np.nan], 3: [1.0, np.inf, 3.0]})
     band = plots.mean_band(frame, "step", "loss", ["tag"])
     assert band["step"].tolist() == [3]
-    assert band["low"].iloc[0] >= 1.0 and band["high"].iloc[0] <= 3.0
+    assert (band["low"].iloc[0] + band["high"].iloc[0]) / 2 == pytest.approx(2.0)   # the two finite values
 
 
 def test_curves_draw_one_band_per_label_in_its_line_colour():

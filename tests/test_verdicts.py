@@ -1,84 +1,205 @@
-"""The shared verdict rule, checked against scipy's Welch t-test and hand-made cases."""
+"""The shared verdict rule, checked against scipy and statsmodels on made-up data whose answers are known."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.proportion import confint_proportions_2indep
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 from optim import verdicts
 
 A = [0.50, 0.53, 0.49, 0.52, 0.51]
 B = [0.61, 0.66, 0.58, 0.63]
+PA = pd.Series([0.50, 0.53, 0.49, 0.52, 0.51], index=range(5))   # paired: seeds 0-4
+PB = pd.Series([0.55, 0.59, 0.54, 0.58, 0.55], index=range(5))
+PLAN = verdicts.Plan("final training loss", "last epoch", 0.1, "a stated practical threshold", "superiority", "f")
 
 
-def test_difference_interval_is_welchs_t_interval():
-    effect, low, high = verdicts.welch_interval(A, B, "difference")
-    reference = stats.ttest_ind(A, B, equal_var=False).confidence_interval(0.95)
-    assert effect == pytest.approx(np.mean(A) - np.mean(B))
-    assert (low, high) == pytest.approx((reference.low, reference.high))
+# --- the intervals ---------------------------------------------------------------------------
+def test_unpaired_difference_interval_is_welchs_t_interval_at_90_percent():
+    c = verdicts.compare("a", A, "b", B, "m", "less", 0.01, "difference")
+    reference = stats.ttest_ind(A, B, equal_var=False).confidence_interval(0.90)
+    assert not c.paired and c.test.startswith("Welch")
+    assert c.effect == pytest.approx(np.mean(A) - np.mean(B))
+    assert (c.low, c.high) == pytest.approx((reference.low, reference.high))
 
 
-def test_ratio_interval_is_welchs_interval_on_the_logarithms():
-    effect, low, high = verdicts.welch_interval(A, B, "ratio")
-    reference = stats.ttest_ind(np.log(A), np.log(B), equal_var=False).confidence_interval(0.95)
-    assert effect == pytest.approx(np.exp(np.log(A).mean() - np.log(B).mean()))
-    assert (low, high) == pytest.approx((np.exp(reference.low), np.exp(reference.high)))
+def test_paired_ratio_interval_is_the_paired_t_interval_on_the_log_ratios():
+    c = verdicts.compare("a", PA, "b", PB, "m", "less", 0.05)
+    reference = stats.ttest_rel(np.log(PA), np.log(PB)).confidence_interval(0.90)
+    assert c.paired and c.test == "paired t (log ratio)" and c.n_a == 5
+    assert c.effect == pytest.approx(np.exp(np.mean(np.log(PA) - np.log(PB))))
+    assert (c.low, c.high) == pytest.approx((np.exp(reference.low), np.exp(reference.high)))
 
 
-@pytest.mark.parametrize("a, b, direction, margin, outcome", [
-    (A, B, "less", None, "supports"),
-    (B, A, "less", None, "contradicts"),
-    (A, B, "greater", None, "contradicts"),
-    ([0.5, 0.9], [0.6, 0.7], "less", None, "inconclusive"),             # two noisy seeds cannot tell
-    (A, [0.51, 0.50, 0.52, 0.50], "similar", 1.25, "supports"),
-    (A, [1.5, 1.6, 1.55], "similar", 1.25, "contradicts"),
-    ([0.5, 0.7], [0.5, 0.6], "similar", 1.25, "inconclusive"),
-    (A, [0.49, 0.50, 0.51], "less", 1.25, "inconclusive"),               # lower, but not by the margin
-])
-def test_outcome_of_a_comparison(a, b, direction, margin, outcome):
-    assert verdicts.compare("a", a, "b", b, "loss", direction, "ratio", margin).outcome == outcome
+def test_pairing_follows_the_seeds_not_the_order():
+    shuffled = PB.iloc[[3, 0, 4, 1, 2]]
+    assert verdicts.compare("a", PA, "b", shuffled, "m", "less", 0.05).effect == \
+        pytest.approx(verdicts.compare("a", PA, "b", PB, "m", "less", 0.05).effect)
+    other_seeds = pd.Series(PB.to_numpy(), index=range(10, 15))
+    assert not verdicts.compare("a", PA, "b", other_seeds, "m", "less", 0.05).paired
 
 
-@pytest.mark.parametrize("outcomes, expected", [
-    (["supports", "supports"], "reproduced"),
-    (["supports", "inconclusive"], "inconclusive"),
-    (["inconclusive"], "inconclusive"),
-    (["supports", "contradicts"], "partly"),
-    (["contradicts", "inconclusive"], "not reproduced"),
-    (["contradicts"], "not reproduced"),
-])
-def test_verdict_of_a_claim(outcomes, expected):
-    parts = [verdicts.Comparison("a", "b", "m", "less", "ratio", 1, 1, 3, 3, 1, 1, 1, float("nan"), o) for o in outcomes]
-    assert verdicts.verdict(parts) == expected
+def test_pairing_narrows_the_interval_when_seeds_share_their_noise():
+    seed_noise = np.array([0.0, 0.2, -0.1, 0.3, -0.2])
+    a, b = pd.Series(1.0 + seed_noise), pd.Series(1.1 + seed_noise + [0.01, -0.01, 0.0, 0.01, -0.01])
+    paired = verdicts.compare("a", a, "b", b, "m", "less", 0.02, "difference")
+    unpaired = verdicts.compare("a", list(a), "b", list(b), "m", "less", 0.02, "difference")
+    assert paired.high - paired.low < (unpaired.high - unpaired.low) / 10
+    assert (paired.outcome, unpaired.outcome) == ("supports", "inconclusive")
 
 
-def test_claim_rows_carry_the_numbers_and_an_untestable_claim_its_reason():
-    row = verdicts.claim("A beats B", [verdicts.compare("A", A, "B", B, "loss")], "quick", section="s")
-    assert row["verdict"] == "reproduced" and row["seeds"] == "4–5" and row["profile"] == "quick"
-    (part,) = row["comparisons"]
-    assert part["effect"] < 1 and part["low"] < part["effect"] < part["high"] and part["n_a"] == 5
-    assert "[" in row["measured"] and "supports" in row["measured"]
-    row = verdicts.untestable("C", "needs 2M steps", "quick")
-    assert row["verdict"] == "not testable at this scale" and row["comparisons"] == []
+# --- the symmetric decision ------------------------------------------------------------------
+def test_directional_p_values_are_one_sided_t_tests_at_the_sesoi():
+    c = verdicts.compare("a", PA, "b", PB, "m", "less", 0.05)
+    d = np.log(PA) - np.log(PB)
+    support = stats.ttest_1samp(d, -math.log(1.05), alternative="less").pvalue
+    contradict = stats.ttest_1samp(d, -math.log(1.05), alternative="greater").pvalue
+    assert (c.p_support, c.p_contradict) == pytest.approx((support, contradict))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: verdicts.compare("a", [1.0], "b", [1.0, 2.0], "m"), "at least 2 seeds"),
-    (lambda: verdicts.compare("a", [1.0, 2.0], "b", [1.0, 2.0], "m", "similar"), "needs a margin"),
-    (lambda: verdicts.compare("a", [1.0, 2.0], "b", [1.0, 2.0], "m", "faster"), "direction='faster' is invalid"),
-    (lambda: verdicts.compare("a", [0.0, 2.0], "b", [1.0, 2.0], "m"), "needs positive values"),
-])
-def test_bad_comparisons_are_one_line_errors(call, message):
-    with pytest.raises(ValueError, match=message):
-        call()
+def test_support_and_contradiction_need_the_same_evidence_on_either_side_of_the_sesoi():
+    """A gap as far above the SESOI as another is below it gets the mirrored outcome."""
+    base = np.array([1.0, 1.02, 0.98, 1.01, 0.99])
+    better = verdicts.compare("a", pd.Series(base - 0.15), "b", pd.Series(base), "m", "less", 0.1, "difference")
+    worse = verdicts.compare("a", pd.Series(base - 0.05), "b", pd.Series(base), "m", "less", 0.1, "difference")
+    assert (better.outcome, worse.outcome) == ("supports", "contradicts")
+    assert better.p_support == pytest.approx(worse.p_contradict)
+    # the old rule's asymmetry: a small gap in the claimed direction no longer "supports"
+    assert worse.effect < 0
+
+
+def test_equivalence_is_tost_against_statsmodels():
+    a, b = PA, PA * np.array([1.01, 0.99, 1.02, 1.0, 0.98])
+    c = verdicts.compare("a", a, "b", b, "m", "similar", 0.05)
+    d = math.log(1.05)
+    p_tost, _, _ = ttost_paired(np.log(a.to_numpy()), np.log(b.to_numpy()), -d, d)
+    assert c.p_support == pytest.approx(p_tost) and c.outcome == "supports"
+    p_ind, _, _ = ttost_ind(np.log(A), np.log(B), -d, d, usevar="unequal")
+    assert verdicts.compare("a", A, "b", B, "m", "similar", 0.05).p_support == pytest.approx(p_ind)
+    assert verdicts.compare("a", A, "b", B, "m", "similar", 0.05).outcome == "contradicts"
+
+
+def test_non_inferiority_thresholds_sit_on_the_other_side():
+    a = PB * 1.02   # 2% worse than B, well inside a 10% non-inferiority margin
+    assert verdicts.compare("a", a, "b", PB, "m", "at_most", 0.10).outcome == "supports"
+    assert verdicts.compare("a", PB * 1.3, "b", PB, "m", "at_most", 0.10).outcome == "contradicts"
+
+
+# --- divergence ------------------------------------------------------------------------------
+def test_a_diverged_run_is_counted_not_turned_into_nan():
+    c = verdicts.compare("a", [0.1, 0.1, np.inf], "b", [0.2, 0.21, 0.19], "m", "less", 0.1)
+    assert (c.diverged_a, c.diverged_b, c.n_a) == (1, 0, 3)
+    assert all(np.isfinite([c.effect, c.low, c.high])) and c.test == "Welch t (log ratio)"
+    p_fisher = stats.fisher_exact([[1, 2], [0, 3]], alternative="greater").pvalue
+    assert c.p_fisher_contradict == pytest.approx(p_fisher)
+
+
+def test_a_method_that_always_diverges_loses_by_fishers_test_and_never_gets_a_ratio_against_a_cap():
+    diverged = pd.Series([np.inf] * 6, index=range(6))
+    fine = pd.Series([170.0, 180, 175, 178, 172, 181], index=range(6))
+    c = verdicts.compare("without", diverged, "with", fine, "loss", "greater", 0.1)
+    assert c.test == "Fisher exact (diverged runs)" and c.scale == "divergence rate difference"
+    reference = confint_proportions_2indep(6, 6, 0, 6, method="newcomb", compare="diff", alpha=0.10)
+    assert (c.effect, c.low, c.high) == pytest.approx((1.0, *reference))
+    assert c.p_support == pytest.approx(2 * stats.fisher_exact([[6, 0], [0, 6]], alternative="greater").pvalue)
+    assert c.outcome == "supports"
+    three = verdicts.compare("without", diverged[:3], "with", fine[:3], "loss", "greater", 0.1)
+    assert three.outcome == "inconclusive" and three.seeds_for_power == 4   # 3 vs 3 cannot reach p < 0.05
+
+
+def test_newcombe_interval_matches_statsmodels():
+    for k_a, n_a, k_b, n_b in [(2, 5, 1, 5), (0, 3, 3, 3), (4, 10, 7, 9)]:
+        reference = confint_proportions_2indep(k_a, n_a, k_b, n_b, method="newcomb", compare="diff", alpha=0.10)
+        assert verdicts.newcombe_interval(k_a, n_a, k_b, n_b)[1:] == pytest.approx(reference)
+
+
+# --- multiplicity, power, sensitivity --------------------------------------------------------
+def test_holm_matches_statsmodels():
+    p = [0.01, 0.04, 0.03, 0.2, 0.005]
+    assert verdicts.holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+
+
+def test_holm_can_turn_a_lone_contradiction_among_many_into_inconclusive():
+    rng = np.random.default_rng(0)
+    base = pd.Series(1 + rng.normal(0, 0.02, 5))
+    strong = [verdicts.compare(f"x{i}", base * 0.5, "b", base, "m", "less", 0.1) for i in range(4)]
+    log_ratio = -math.log(1.1) + 0.01 + np.array([0.01, -0.01, 0.006, -0.006, 0.0])   # t = 2.7 above the SESOI
+    weak = verdicts.compare("w", base * np.exp(log_ratio), "b", base, "m", "less", 0.1)
+    assert weak.outcome == "contradicts" and 0.01 < weak.p_contradict < 0.05
+    row = verdicts.claim("c", strong + [weak], PLAN, "full")
+    assert row["comparisons"][-1]["adjusted"] == "Holm"
+    assert row["comparisons"][-1]["outcome"] == "inconclusive" and row["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize("sd, sesoi, paired", [(0.1, 0.05, True), (0.2, 0.05, False), (0.03, 0.02, True)])
+def test_seeds_for_power_match_statsmodels(sd, sesoi, paired):
+    n = verdicts.seeds_for_power(sd, sesoi, paired, equivalence=False)
+    solver = TTestPower() if paired else TTestIndPower()
+    reference = solver.solve_power(effect_size=sesoi / sd, alpha=0.05, power=0.8, alternative="larger")
+    assert n == math.ceil(reference)
+
+
+def test_inconclusive_rows_say_how_many_seeds_would_resolve_them():
+    c = verdicts.compare("a", [0.5, 0.9], "b", [0.6, 0.7], "m", "less", 0.1)
+    assert c.outcome == "inconclusive" and c.seeds_for_power > 2
+    assert f"would need {c.seeds_for_power} seeds" in c.text()
+
+
+def test_rows_carry_the_plan_and_the_verdict_at_half_and_double_the_sesoi():
+    a = PB * np.array([0.88, 0.87, 0.89, 0.88, 0.87])   # about 12% lower: beyond 10%, not beyond 20%
+    row = verdicts.claim("A beats B", [verdicts.compare("A", a, "B", PB, "loss", "less", 0.1)], PLAN, "full")
+    assert row["verdict"] == "reproduced" and row["plan"]["sesoi"] == 0.1 and row["plan"]["kind"] == "superiority"
+    assert row["sensitivity"] == {"half": "reproduced", "double": "not reproduced"}
+    part = row["comparisons"][0]
+    for name in ("test", "paired", "n_a", "n_b", "diverged_a", "diverged_b", "effect", "low", "high", "outcome",
+                 "seeds_for_power"):
+        assert name in part
+    assert all(np.isfinite([part["effect"], part["low"], part["high"]]))
+
+
+# --- aggregates and deterministic quantities -------------------------------------------------
+def test_a_noisy_aggregate_gets_a_one_sample_t_interval_over_seeds():
+    shares = [0.40, 0.45, 0.38, 0.42]
+    c = verdicts.estimate("time to target / budget", shares, "less", 0.5)
+    reference = stats.ttest_1samp(shares, 0.5, alternative="less")
+    assert c.test == "one-sample t" and c.p_support == pytest.approx(reference.pvalue) and c.outcome == "supports"
+    with pytest.raises(ValueError, match="at least 3 finite values"):
+        verdicts.estimate("x", [0.4, np.nan, np.inf], "less", 0.5)
+
+
+def test_many_methods_are_judged_by_friedmans_test_not_best_against_worst():
+    table = pd.DataFrame({"a": [1.0, 1.1, 0.9, 1.0], "b": [2.0, 2.1, 1.9, 2.2], "c": [3.0, 3.2, 2.9, 3.1]})
+    c = verdicts.omnibus("optimizers differ", table)
+    assert c.p_support == pytest.approx(stats.friedmanchisquare(table.a, table.b, table.c).pvalue)
+    assert c.effect == pytest.approx(1.0)   # Kendall's W: every seed ranks them alike
 
 
 def test_a_deterministic_observation_supports_or_contradicts_and_combines_with_comparisons():
     holds = verdicts.observe("steady step / Λg", 1.0000, "greater", 0.95)
     fails = verdicts.observe("steady step / Λg", 0.1099, "greater", 0.95)
     assert (holds.outcome, fails.outcome) == ("supports", "contradicts")
-    row = verdicts.claim("c", [holds, verdicts.compare("A", A, "B", B, "loss")], "quick")
-    assert row["verdict"] == "reproduced" and row["seeds"] == "4–5"
-    assert verdicts.claim("c", [fails], "quick")["seeds"] == "deterministic"
+    plan = verdicts.Plan("steady step", "steady state", 0, "Algorithm 1", "deterministic", "f")
+    assert verdicts.claim("c", [fails], plan, "quick")["seeds"] == "deterministic"
     assert verdicts.verdict([holds, fails]) == "partly"
+
+
+# --- bad input -------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda: verdicts.compare("a", [1.0], "b", [1.0, 2.0], "m", "less", 0.1), "at least 2 runs"),
+    (lambda: verdicts.compare("a", [1.0, 2.0], "b", [1.0, 2.0], "m", "faster", 0.1), "direction='faster' is invalid"),
+    (lambda: verdicts.compare("a", [0.0, 2.0], "b", [1.0, 2.0], "m", "less", 0.1), "needs positive values"),
+    (lambda: verdicts.compare("a", [1.0, 2.0], "b", [1.0, 2.0], "m", "less", -1), "sesoi=-1 is invalid"),
+    (lambda: verdicts.Plan("m", "end", 0.1, "paper", "hunch", "f"), "kind='hunch' is invalid"),
+    (lambda: verdicts.claim("c", [verdicts.observe("x", 1, "less", 2)], None, "full"), "has no plan"),
+])
+def test_bad_input_is_a_one_line_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
