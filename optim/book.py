@@ -227,21 +227,22 @@ def show_source(obj) -> object:
     return Markdown(f"`{where}`\n\n```python\n{source}\n```")
 
 
-def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
+def claims(chapter: str, rows: list[dict], profile: str):
     """Record and return a chapter's claims table.
 
-    Rows must come from :func:`optim.verdicts.claim` / :func:`~optim.verdicts.untestable`
-    (the compared numbers, effects with intervals, seeds, profile and verdict; stored as
-    numbers in ``_build/claims/<chapter>.json``, where the scoreboard collects them): a row
-    whose verdict was made by hand is refused.
+    Rows must come from :func:`optim.verdicts.claim` / :func:`~optim.verdicts.judge` /
+    :func:`~optim.verdicts.untestable` (each with its declared plan, the compared numbers,
+    effects with intervals, seeds, profile and verdict; stored as numbers in
+    ``_build/claims/<chapter>.json``, where the scoreboard collects them): a row without a
+    plan, or whose verdict was made by hand, is refused.
     """
     from .verdicts import VERDICTS, verdict
 
     for row in rows:
-        missing = {"claim", "measured", "verdict", "comparisons", "seeds", "profile"} - set(row)
+        missing = {"claim", "measured", "verdict", "comparisons", "seeds", "profile", "plan"} - set(row)
         if missing:
             raise ValueError(f"claims row {row.get('claim', row)!r} lacks {sorted(missing)}: make rows with "
-                             "optim.verdicts.claim() or optim.verdicts.untestable(), not by hand")
+                             "optim.verdicts.judge() or optim.verdicts.untestable() under a declared plan, not by hand")
         if row["verdict"] not in VERDICTS:
             raise ValueError(f"verdict={row['verdict']!r} is invalid: expected one of {VERDICTS}")
         if row["comparisons"]:
@@ -254,8 +255,36 @@ def claims(chapter: str, rows: list[dict], profile: str) -> pd.DataFrame:
     if not os.environ.get("OPTIM_PLAN_FILE"):  # a plan's placeholder numbers are not the chapter's claims
         write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     _glue_at_a_glance(chapter, rows, profile)
-    table = pd.DataFrame(rows)[["claim", "measured", "seeds", "profile", "verdict"]]
+    table = pd.DataFrame({"claim": [r["claim"] for r in rows], "plan": [plan_text(r["plan"]) for r in rows],
+                          "measured": [r["measured"] for r in rows], "seeds": [r["seeds"] for r in rows],
+                          "verdict": [r["verdict"] for r in rows],
+                          "at ½× · 2× the SESOI": [sensitivity_text(r) for r in rows]})
     return table.style.format({"verdict": badge}).hide(axis="index")
+
+
+def tuning_table(chosen: pd.DataFrame, vary: str = "hp_lr"):
+    """A tuning choice (:func:`optim.tuning.choose`) as a table: the chosen value, its selection
+    score, the grid it was chosen from, and a flag where it sits on the grid's edge."""
+    table = chosen.assign(grid=[", ".join(f"{v:g}" for v in g) for g in chosen["grid"]],
+                          on_edge=["on the edge" if e else "" for e in chosen["on_edge"]])
+    table = table.rename(columns={vary: "chosen", "selection": "selection score", "on_edge": "edge"})
+    return table.style.format({"chosen": "{:g}", "selection score": "{:.4g}"}).hide(axis="index")
+
+
+def plan_text(plan: dict) -> str:
+    """A plan in one line: 'superiority · final training loss, last epoch · SESOI 10% (source) · post hoc'."""
+    sesoi = plan["sesoi"]
+    size = "no SESOI (deterministic)" if plan["kind"] == "deterministic" else f"SESOI {sesoi:g}"
+    return (f"{plan['kind']} · {plan['metric']}, {plan['read_at']} · {size} ({plan['sesoi_source']})"
+            + (" · **post hoc**" if plan.get("post_hoc") else ""))
+
+
+def sensitivity_text(row: dict) -> str:
+    """The verdict at half and at double the SESOI, or '' where no comparison depends on it."""
+    s = row.get("sensitivity") or {}
+    if not s or (s.get("half") == row["verdict"] == s.get("double")):
+        return "same" if s else ""
+    return f"{s['half']} · {s['double']}"
 
 
 def at_a_glance(rows: list[dict], profile: str) -> str:

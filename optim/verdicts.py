@@ -89,6 +89,8 @@ class Plan:
     seeds: int | None = None
     post_hoc: bool = False
     note: str = ""
+    claim: str = ""
+    section: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -130,6 +132,7 @@ class Comparison:
     p_contradict: float
     outcome: str
     seeds_for_power: int | None
+    seeds_to_resolve: int | None = None
     center: float = float("nan")
     se: float = float("nan")
     df: float = float("nan")
@@ -143,11 +146,21 @@ class Comparison:
         runs = f"{self.n_a} vs {self.n_b} runs" if not self.paired else f"{min(self.n_a, self.n_b)} paired seeds"
         diverged = (f"; diverged {self.diverged_a} of {self.n_a} vs {self.diverged_b} of {self.n_b}"
                     if self.diverged_a or self.diverged_b else "")
-        power = (f"; would need {self.seeds_for_power} seeds" if self.outcome == "inconclusive"
-                 and self.seeds_for_power else "")
-        return (f"{self.a} {self.a_mean:.{digits}g} vs {self.b} {self.b_mean:.{digits}g} "
+        power = ""
+        if self.outcome == "inconclusive":
+            need = self.seeds_to_resolve
+            power = (f"; would need ≈{need} seeds" if need else "; more seeds than is sensible would be needed")
+        if self.test.startswith("Fisher"):
+            band = "divergence decides"
+        else:
+            band = f"SESOI {band}"
+
+        def centre(v: float) -> str:
+            return "all diverged" if not np.isfinite(v) else f"{v:.{digits}g}"
+
+        return (f"{self.a} {centre(self.a_mean)} vs {self.b} {centre(self.b_mean)} "
                 f"(claim {SIGNS[self.direction]}): {what} {self.effect:.{digits}g} "
-                f"[{self.low:.{digits}g}, {self.high:.{digits}g}], {self.test}, {runs}{diverged}, SESOI {band} "
+                f"[{self.low:.{digits}g}, {self.high:.{digits}g}], {self.test}, {runs}{diverged}, {band} "
                 f"→ {self.outcome}{power}")
 
 
@@ -274,7 +287,8 @@ def holm(pvalues) -> np.ndarray:
 
 def seeds_for_power(sd: float, sesoi_scaled: float, paired: bool, equivalence: bool,
                     alpha: float = ALPHA, power: float = POWER, most: int = 100_000) -> int | None:
-    """Seeds per method for ``power`` at the SESOI: the smallest n whose one-sided ``alpha`` t test
+    """Seeds per method for ``power`` at the SESOI (``seeds_for_power``), or at the observed gap
+    between the effect and its threshold (``seeds_to_resolve``): the smallest n whose one-sided ``alpha`` t test
     detects a true effect ``sesoi_scaled`` away from its threshold, given the per-seed standard
     deviation ``sd`` (of paired differences, or of each method's runs). For equivalence (TOST
     with a true effect of 0) each one-sided test gets power 1 − (1 − power)/2. None: more than
@@ -362,12 +376,14 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
         test = f"{'paired' if paired else 'Welch'} t ({'log ratio' if scale == 'ratio' else 'difference'})"
         sd = float((xa - xb).std(ddof=1)) if paired else float(math.sqrt((xa.var(ddof=1) + xb.var(ddof=1)) / 2))
         power_n = seeds_for_power(sd, abs(limits[-1]), paired, direction == "similar")
+        gap = min(abs(center - t) for t in limits)  # how far the observed effect lies from the nearest threshold
+        resolve_n = seeds_for_power(sd, gap, paired, False, most=1000)
     else:
         p_s = p_c = 1.0
         paired = False
         effect, low, high = newcombe_interval(da, len(sa), db, len(sb))
         test = "Fisher exact (diverged runs)"
-        power_n = fisher_seeds_for_power(da / len(sa), db / len(sb))
+        power_n = resolve_n = fisher_seeds_for_power(da / len(sa), db / len(sb))
     pf_s = pf_c = 1.0
     if da or db:
         a_worse, b_worse = fisher_pvalues(da, len(sa), db, len(sb))
@@ -379,13 +395,14 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
             pf_s, pf_c = b_worse, a_worse
         else:
             pf_s, pf_c = a_worse, b_worse
-        p_s, p_c = min(1.0, 2 * min(p_s, pf_s)), min(1.0, 2 * min(p_c, pf_c))
-        if not metric_ok:
-            test = "Fisher exact (diverged runs)"
+        if metric_ok:  # two tests looked at the same runs: Bonferroni over the pair
+            p_s, p_c = min(1.0, 2 * min(p_s, pf_s)), min(1.0, 2 * min(p_c, pf_c))
+        else:
+            p_s, p_c = pf_s, pf_c
     return Comparison(a, b, metric, direction, scale if metric_ok else "divergence rate difference", test, paired,
                       mean(fa) if len(fa) else float("nan"), mean(fb) if len(fb) else float("nan"),
                       len(sa), len(sb), da, db, float(effect), float(low), float(high), float(sesoi),
-                      float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, center, se, df, pf_s, pf_c)
+                      float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, resolve_n, center, se, df, pf_s, pf_c)
 
 
 def estimate(what: str, values, direction: str, threshold: float, sesoi: float = 0.0) -> Comparison:
@@ -405,11 +422,12 @@ def estimate(what: str, values, direction: str, threshold: float, sesoi: float =
     center, se, df = float(finite.mean()), float(finite.std(ddof=1) / math.sqrt(n)), n - 1
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se) if se > 0 else 0.0
     p_s, p_c = t_pvalues(direction, center, se, df, (shifted,))
-    power_n = seeds_for_power(float(finite.std(ddof=1)), sesoi if sesoi > 0 else abs(center - threshold) or 0.0,
-                              True, False)
+    sd = float(finite.std(ddof=1))
+    power_n = seeds_for_power(sd, sesoi, True, False) if sesoi > 0 else None
+    resolve_n = seeds_for_power(sd, abs(center - shifted), True, False, most=1000)
     return Comparison(what, f"{threshold:g}", what, direction, "difference", "one-sample t", False, center, threshold,
                       len(s), 0, len(s) - n, 0, center, center - half, center + half, float(sesoi), p_s, p_c,
-                      outcome_of(p_s, p_c), power_n, center - shifted, se, df)
+                      outcome_of(p_s, p_c), power_n, resolve_n, center - shifted, se, df)
 
 
 def omnibus(what: str, table: pd.DataFrame) -> Comparison:
@@ -435,7 +453,7 @@ def rejudged(part: Comparison | Observation, sesoi: float) -> Comparison | Obser
         p_s, p_c = t_pvalues(part.direction, part.center - shift, part.se, part.df, (0.0,))
     else:
         p_s, p_c = t_pvalues(part.direction, part.center, part.se, part.df, thresholds(part.direction, part.scale, sesoi))
-    if part.diverged_a or part.diverged_b:
+    if part.diverged_a or part.diverged_b:  # as in compare(): Bonferroni over the metric and divergence tests
         p_s, p_c = min(1.0, 2 * min(p_s, part.p_fisher_support)), min(1.0, 2 * min(p_c, part.p_fisher_contradict))
     return replace(part, sesoi=float(sesoi), p_support=p_s, p_contradict=p_c, outcome=outcome_of(p_s, p_c))
 
@@ -487,6 +505,30 @@ def claim(text: str, comparisons: list[Comparison | Observation], plan: Plan, pr
             "seeds": _seeds_label(parts), "plan": asdict(plan),
             "measured": "; ".join(c.text() for c in parts) + (f". {note}" if note else ""),
             "sensitivity": sensitivity, "comparisons": [asdict(c) for c in parts]}
+
+
+def plans(chapter: str) -> dict[str, Plan]:
+    """The declared plans of a chapter's claims, by id, from ``chapters/plans/<chapter>.yml``."""
+    import yaml
+
+    from .layout import ROOT
+
+    path = ROOT / "chapters" / "plans" / f"{chapter}.yml"
+    if not path.exists():
+        raise ValueError(f"chapter={chapter!r} has no plans: expected {path.relative_to(ROOT)}")
+    declared = yaml.safe_load(path.read_text()) or {}
+    out = {}
+    for name, fields in declared.items():
+        try:
+            out[name] = Plan(**fields)
+        except TypeError as error:
+            raise ValueError(f"{path.name}: plan {name!r} is invalid: {error}") from None
+    return out
+
+
+def judge(plan: Plan, comparisons: list[Comparison | Observation], profile: str, note: str = "") -> dict:
+    """:func:`claim` for a declared plan that names its claim and section."""
+    return claim(plan.claim, comparisons, plan, profile, plan.section, note)
 
 
 def untestable(text: str, reason: str, plan: Plan, profile: str, section: str = "") -> dict:

@@ -55,3 +55,15 @@ def test_per_seed_keys_runs_by_seed_and_leaves_diverged_runs_non_finite():
     assert analysis.per_seed(frame, "tag", "loss", at=1)["a"][3] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="several runs per seed"):
         analysis.per_seed(frame.assign(seed=0), "tag", "loss")
+
+
+def test_tuning_chooses_on_the_selection_runs_and_flags_a_choice_on_the_grids_edge():
+    from optim import tuning
+
+    rows = [dict(key=f"{m}{lr}", optimizer=m, hp_lr=lr, epoch=1, train_loss=loss)
+            for m, losses in {"a": {0.1: 3.0, 0.3: 1.0, 1.0: 2.0}, "b": {0.1: 3.0, 0.3: 2.0, 1.0: 1.0}}.items()
+            for lr, loss in losses.items()]
+    chosen = tuning.choose(pd.DataFrame(rows), ["optimizer"], "hp_lr", "train_loss").set_index("optimizer")
+    assert chosen.loc["a", "hp_lr"] == 0.3 and not chosen.loc["a", "on_edge"]
+    assert chosen.loc["b", "hp_lr"] == 1.0 and chosen.loc["b", "on_edge"] and chosen.loc["b", "grid"] == (0.1, 0.3, 1.0)
+    assert tuning.edge_note(chosen.reset_index(), "optimizer").endswith("b 1 of 0.1–1")

@@ -197,11 +197,16 @@ def test_no_chapter_builds_a_verdict_by_hand():
         assert "dict(claim=" not in code, path.name
 
 
+PLAN = dict(metric="m", read_at="end", sesoi=0.1, sesoi_source="s", kind="superiority", family="f", post_hoc=False)
+
+
 @pytest.mark.parametrize("row, message", [
     (dict(claim="c", measured="m", verdict="reproduced"), "not by hand"),
-    (dict(claim="c", measured="m", verdict="reproduced", comparisons=[], seeds="", profile="quick"), "no comparisons"),
+    (dict(claim="c", measured="m", verdict="reproduced", comparisons=[], seeds="", profile="quick"), "lacks \\['plan'\\]"),
+    (dict(claim="c", measured="m", verdict="reproduced", comparisons=[], seeds="", profile="quick", plan=PLAN),
+     "no comparisons"),
 ])
-def test_claims_refuse_rows_made_by_hand(row, message):
+def test_claims_refuse_rows_made_by_hand_or_without_a_plan(row, message):
     with pytest.raises(ValueError, match=message):
         book.claims("x", [row], "quick")
 
@@ -209,10 +214,25 @@ def test_claims_refuse_rows_made_by_hand(row, message):
 def test_claims_refuse_a_verdict_that_does_not_follow_from_the_comparisons():
     from optim import verdicts
 
-    row = verdicts.claim("c", [verdicts.observe("v", 1.0, "less", 0.5)], "quick")
+    row = verdicts.claim("c", [verdicts.observe("v", 1.0, "less", 0.5)], verdicts.Plan(**PLAN), "quick")
     row["verdict"] = "reproduced"
     with pytest.raises(ValueError, match="does not follow"):
         book.claims("x", [row], "quick")
+
+
+def test_every_chapters_plans_load_and_every_plan_is_judged_by_its_chapter():
+    """Plans are declared as data beside the chapters; each chapter judges every claim it declares."""
+    import nbformat
+
+    from optim import verdicts
+
+    for path in sorted((ROOT / "chapters" / "plans").glob("*.yml")):
+        declared = verdicts.plans(path.stem)
+        assert declared, path.name
+        code = "\n".join(c.source for c in nbformat.read(ROOT / "chapters" / f"{path.stem}.ipynb", as_version=4).cells
+                         if c.cell_type == "code")
+        for name in declared:
+            assert f'"{name}"' in code or f"'{name}'" in code, f"{path.stem}: plan {name!r} is never judged"
 
 
 def test_chapter_setup_checks_each_parameter_by_name_and_returns_seeds_and_sizes():

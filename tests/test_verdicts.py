@@ -109,10 +109,11 @@ def test_a_method_that_always_diverges_loses_by_fishers_test_and_never_gets_a_ra
     assert c.test == "Fisher exact (diverged runs)" and c.scale == "divergence rate difference"
     reference = confint_proportions_2indep(6, 6, 0, 6, method="newcomb", compare="diff", alpha=0.10)
     assert (c.effect, c.low, c.high) == pytest.approx((1.0, *reference))
-    assert c.p_support == pytest.approx(2 * stats.fisher_exact([[6, 0], [0, 6]], alternative="greater").pvalue)
+    assert c.p_support == pytest.approx(stats.fisher_exact([[6, 0], [0, 6]], alternative="greater").pvalue)
     assert c.outcome == "supports"
     three = verdicts.compare("without", diverged[:3], "with", fine[:3], "loss", "greater", 0.1)
     assert three.outcome == "inconclusive" and three.seeds_for_power == 4   # 3 vs 3 cannot reach p < 0.05
+    assert three.p_support == pytest.approx(0.05)
 
 
 def test_newcombe_interval_matches_statsmodels():
@@ -149,8 +150,18 @@ def test_seeds_for_power_match_statsmodels(sd, sesoi, paired):
 
 def test_inconclusive_rows_say_how_many_seeds_would_resolve_them():
     c = verdicts.compare("a", [0.5, 0.9], "b", [0.6, 0.7], "m", "less", 0.1)
-    assert c.outcome == "inconclusive" and c.seeds_for_power > 2
-    assert f"would need {c.seeds_for_power} seeds" in c.text()
+    assert c.outcome == "inconclusive" and c.seeds_for_power > 2 and c.seeds_to_resolve > 2
+    assert f"would need ≈{c.seeds_to_resolve} seeds" in c.text()
+
+
+def test_seeds_to_resolve_power_the_observed_gap_to_the_threshold():
+    """An effect right at the SESOI needs far more seeds than one well past it."""
+    base = pd.Series([1.0, 1.1, 0.9, 1.05, 0.95])
+    near = verdicts.compare("a", base * np.exp(-math.log(1.1) + np.array([0.01, -0.01, 0.012, -0.008, 0.0])),
+                            "b", base, "m", "less", 0.1)
+    far = verdicts.compare("a", base * np.exp(-math.log(1.1) + np.array([0.05, 0.03, 0.052, 0.032, 0.04])),
+                           "b", base, "m", "less", 0.1)
+    assert near.seeds_to_resolve > 10 * far.seeds_to_resolve
 
 
 def test_rows_carry_the_plan_and_the_verdict_at_half_and_double_the_sesoi():
