@@ -9,6 +9,8 @@ remedy is to extend the grid past the edge until the optimum is interior.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from .analysis import best
@@ -32,3 +34,39 @@ def edge_note(chosen: pd.DataFrame, label: str, vary: str = "hp_lr") -> str:
         return ""
     parts = [f"{r[label]} {r[vary]:g} of {r['grid'][0]:g}–{r['grid'][-1]:g}" for _, r in edges.iterrows()]
     return f"chosen on the grid's edge (the grid was too small to show an interior optimum): {', '.join(parts)}"
+
+
+def step_past(grid: list[float], edge: str) -> float:
+    """The next value past the ``edge`` ("low"/"high") of a sorted log-spaced ``grid``: one step
+    of the grid's own ratio at that end, rounded to one significant digit (3e-3 → 9e-3)."""
+    if len(grid) < 2:
+        raise ValueError(f"grid={grid!r} is invalid: extending needs at least 2 values")
+    value = grid[0] * grid[0] / grid[1] if edge == "low" else grid[-1] * grid[-1] / grid[-2]
+    return float(f"{value:.0e}")
+
+
+def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]], metric: str, profile: str,
+         label: str = "optimizer", vary: str = "hp_lr", mode: str = "min", widen: int = 3,
+         root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The book's tuning protocol (module docstring): run every ``label``'s ``grids`` on the
+    selection seeds (``specs_for(label, value)`` gives those runs' specs), choose by the mean
+    final ``metric`` (:func:`choose`), and while a choice sits on its grid's edge, extend that
+    grid one step past the edge (:func:`step_past`) — at most ``widen`` times; a choice still on
+    the edge after that stays flagged. Returns (chosen, the selection runs' frame)."""
+    from .runner import run_many
+
+    grids = {name: sorted(values) for name, values in grids.items()}
+    for attempt in range(widen + 1):
+        frame = run_many([s for name, values in grids.items() for v in values for s in specs_for(name, v)],
+                         profile=profile, root=root)
+        chosen = choose(frame, [label], vary, metric, mode)
+        edges = chosen[chosen["on_edge"]]
+        if edges.empty or attempt == widen or frame.attrs.get("planned"):  # a plan's placeholders cannot choose
+            return chosen, frame
+        for _, row in edges.iterrows():
+            grid = grids[row[label]]
+            if row[vary] == grid[0]:
+                grid.insert(0, step_past(grid, "low"))
+            else:
+                grid.append(step_past(grid, "high"))
+    return chosen, frame

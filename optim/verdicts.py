@@ -69,7 +69,7 @@ MIN_AGGREGATE_SEEDS = 3
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not testable at this scale")
 DIRECTIONS = ("less", "greater", "at_most", "at_least", "similar")
 SCALES = ("ratio", "difference")
-KINDS = ("superiority", "non-inferiority", "equivalence", "trend", "deterministic", "positive control")
+KINDS = ("superiority", "non-inferiority", "equivalence", "threshold", "trend", "deterministic", "positive control")
 SIGNS = {"less": "<", "greater": ">", "at_most": "≤", "at_least": "≥", "similar": "≈"}
 
 
@@ -154,6 +154,18 @@ class Comparison:
             band = "divergence decides"
         else:
             band = f"SESOI {band}"
+
+        if self.test == "one-sample t":
+            return (f"{self.a} {self.effect:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}] "
+                    f"(claim {SIGNS[self.direction]} {self.b}{f' by {self.sesoi:g}' if self.sesoi else ''}), "
+                    f"one-sample t over {self.n_a - self.diverged_a} seeds → {self.outcome}{power}")
+        if self.test == "exact binomial":
+            return (f"{self.a}: {round(self.effect * self.n_a)} of {self.n_a} seeds, share {self.effect:.{digits}g} "
+                    f"[{self.low:.{digits}g}, {self.high:.{digits}g}] (claim {SIGNS[self.direction]} {self.b}), "
+                    f"exact binomial → {self.outcome}{power}")
+        if self.test == "Friedman":
+            return (f"{self.a}: Kendall's W {self.effect:.{digits}g} over {self.n_a} seeds, Friedman p = "
+                    f"{self.p_support:.2g} → {self.outcome}")
 
         def centre(v: float) -> str:
             return "all diverged" if not np.isfinite(v) else f"{v:.{digits}g}"
@@ -430,6 +442,38 @@ def estimate(what: str, values, direction: str, threshold: float, sesoi: float =
                       outcome_of(p_s, p_c), power_n, resolve_n, center - shifted, se, df)
 
 
+def proportion(what: str, outcomes, direction: str, threshold: float) -> Comparison:
+    """A yes/no outcome per seed (a run switched, reached a target, agreed): the share of yeses
+    against ``threshold`` by the exact binomial test, with its Clopper–Pearson interval. Supports
+    the claim when the share is ``direction`` (``less``/``greater``) than the threshold at
+    one-sided level α, contradicts it when the opposite test says so — three seeds of three
+    are p = 0.125 against a threshold of 0.5: a handful of seeds cannot decide a coin-flip claim."""
+    if direction not in ("less", "greater"):
+        raise ValueError(f"direction={direction!r} is invalid: expected 'less' or 'greater'")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold={threshold!r} is invalid: expected a share strictly between 0 and 1")
+    values = [bool(v) for v in outcomes]
+    if not values:
+        raise ValueError(f"{what}: a share needs at least one outcome")
+    k, n = sum(values), len(values)
+    above = float(stats.binomtest(k, n, threshold, alternative="greater").pvalue)
+    below = float(stats.binomtest(k, n, threshold, alternative="less").pvalue)
+    p_s, p_c = (below, above) if direction == "less" else (above, below)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="exact")
+    need = None
+    if k not in (0, n) or n < 60:  # runs for 80% power if the observed share were the truth
+        share = min(max(k / n, 0.02), 0.98)
+        for m in range(n, 200):
+            ks = np.arange(m + 1)
+            crit = [float(stats.binomtest(int(j), m, threshold, alternative="greater" if share > threshold else "less")
+                          .pvalue) < ALPHA for j in ks]
+            if stats.binom.pmf(ks, m, share)[crit].sum() >= POWER:
+                need = m
+                break
+    return Comparison(what, f"{threshold:g}", what, direction, "share", "exact binomial", False, k / n, threshold,
+                      n, 0, 0, 0, k / n, float(ci.low), float(ci.high), 0.0, p_s, p_c, outcome_of(p_s, p_c), need, need)
+
+
 def omnibus(what: str, table: pd.DataFrame) -> Comparison:
     """Do the methods differ at all? Friedman's test over seeds (``table``: seeds × methods,
     one value per cell). Supports "they differ" when p < α; it cannot contradict (no SESOI),
@@ -446,7 +490,7 @@ def omnibus(what: str, table: pd.DataFrame) -> Comparison:
 
 def rejudged(part: Comparison | Observation, sesoi: float) -> Comparison | Observation:
     """``part`` judged again at another SESOI (unadjusted; :func:`claim` re-applies Holm)."""
-    if isinstance(part, Observation) or part.test in ("Friedman",) or not np.isfinite(part.se):
+    if isinstance(part, Observation) or part.test in ("Friedman", "exact binomial") or not np.isfinite(part.se):
         return part
     if part.test == "one-sample t":
         shift = (sesoi - part.sesoi) * (1 if part.direction == "greater" else -1)

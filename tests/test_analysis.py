@@ -67,3 +67,23 @@ def test_tuning_chooses_on_the_selection_runs_and_flags_a_choice_on_the_grids_ed
     assert chosen.loc["a", "hp_lr"] == 0.3 and not chosen.loc["a", "on_edge"]
     assert chosen.loc["b", "hp_lr"] == 1.0 and chosen.loc["b", "on_edge"] and chosen.loc["b", "grid"] == (0.1, 0.3, 1.0)
     assert tuning.edge_note(chosen.reset_index(), "optimizer").endswith("b 1 of 0.1–1")
+
+
+def test_tuning_extends_a_grid_past_its_edge_until_the_optimum_is_interior(monkeypatch):
+    """A loss with its minimum at lr = 0.1, searched from a grid that stops at 0.01."""
+    from optim import runner, tuning
+
+    asked = []
+
+    def fake_run_many(specs, profile, root=None):
+        asked.append(sorted({lr for _, lr in specs}))
+        return pd.DataFrame([dict(key=f"{m}{lr}", optimizer=m, hp_lr=lr, epoch=1, train_loss=(np.log10(lr) + 1) ** 2)
+                             for m, lr in specs])
+
+    monkeypatch.setattr(runner, "run_many", fake_run_many)
+    chosen, _ = tuning.tune(lambda m, lr: [(m, lr)], {"adam": [1e-3, 3e-3, 1e-2]}, "train_loss", "full")
+    assert chosen["hp_lr"].item() == pytest.approx(0.09) and not chosen["on_edge"].item()   # nearest to 0.1
+    assert asked[-1] == pytest.approx([1e-3, 3e-3, 1e-2, 3e-2, 9e-2, 3e-1])
+    assert tuning.step_past([3e-4, 1e-3, 3e-3], "high") == 9e-3 and tuning.step_past([3e-4, 1e-3], "low") == 9e-5
+    capped, _ = tuning.tune(lambda m, lr: [(m, lr)], {"adam": [1e-6, 1e-5]}, "train_loss", "full", widen=1)
+    assert capped["on_edge"].item()   # still on the edge after the allowed extensions: flagged, not hidden

@@ -214,3 +214,12 @@ def test_a_deterministic_observation_supports_or_contradicts_and_combines_with_c
 def test_bad_input_is_a_one_line_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_yes_no_outcome_per_seed_is_an_exact_binomial_share():
+    c = verdicts.proportion("runs that switched", [True, True, True], "greater", 0.5)
+    assert c.p_support == pytest.approx(stats.binomtest(3, 3, 0.5, alternative="greater").pvalue)   # 0.125
+    assert c.outcome == "inconclusive" and c.seeds_to_resolve == 5
+    reference = stats.binomtest(3, 3).proportion_ci(confidence_level=0.90, method="exact")
+    assert (c.low, c.high) == pytest.approx((reference.low, reference.high))
+    assert verdicts.proportion("x", [False] * 10, "greater", 0.5).outcome == "contradicts"
