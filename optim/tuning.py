@@ -13,18 +13,28 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .analysis import best
+from .analysis import best, final
 
 
-def choose(grid: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str = "min") -> pd.DataFrame:
+def choose(grid: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str = "min",
+           tiebreak: tuple[str, str] | None = None) -> pd.DataFrame:
     """Per group of ``by``: the value of ``vary`` with the best mean final ``metric`` over the
-    selection runs in ``grid``; columns ``by``, ``vary``, ``selection`` (that mean), ``grid``
-    (the values tried, sorted) and ``on_edge`` (the choice is the smallest or largest tried)."""
-    chosen = best(grid, by, vary, metric, mode).rename(columns={"mean": "selection"})
+    selection runs in ``grid`` (ties broken by ``tiebreak``, a (metric, mode) pair); columns
+    ``by``, ``vary``, ``selection`` (that mean), ``grid`` (the values tried, sorted) and
+    ``on_edge`` (the choice is the smallest or largest tried)."""
+    if tiebreak is None:
+        chosen = best(grid, by, vary, metric, mode).rename(columns={"mean": "selection"})
+    else:
+        table = final(grid, by + [vary], metric).rename(columns={"mean": "selection"})
+        second = final(grid, by + [vary], tiebreak[0]).rename(columns={"mean": "_tiebreak"})
+        table = table.merge(second[by + [vary, "_tiebreak"]], on=by + [vary])
+        table = table.sort_values(["selection", "_tiebreak"], ascending=[mode == "min", tiebreak[1] == "min"],
+                                  kind="stable")
+        chosen = table.groupby(by, sort=False).head(1).reset_index(drop=True)
     tried = grid.groupby(by, sort=False)[vary].agg(lambda v: tuple(sorted(set(v))))
     chosen["grid"] = [tried.loc[tuple(r[b] for b in by) if len(by) > 1 else r[by[0]]] for _, r in chosen.iterrows()]
     chosen["on_edge"] = [len(g) > 1 and v in (g[0], g[-1]) for v, g in zip(chosen[vary], chosen["grid"])]
-    return chosen[by + [vary, "selection", "grid", "on_edge"]]
+    return chosen[by + [vary, "selection", "grid", "on_edge"]].reset_index(drop=True)
 
 
 def edge_note(chosen: pd.DataFrame, label: str, vary: str = "hp_lr") -> str:
@@ -47,7 +57,7 @@ def step_past(grid: list[float], edge: str) -> float:
 
 def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]], metric: str, profile: str,
          label: str = "optimizer", vary: str = "hp_lr", mode: str = "min", widen: int = 3,
-         root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+         tiebreak: tuple[str, str] | None = None, root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The book's tuning protocol (module docstring): run every ``label``'s ``grids`` on the
     selection seeds (``specs_for(label, value)`` gives those runs' specs), choose by the mean
     final ``metric`` (:func:`choose`), and while a choice sits on its grid's edge, extend that
@@ -59,7 +69,7 @@ def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]],
     for attempt in range(widen + 1):
         frame = run_many([s for name, values in grids.items() for v in values for s in specs_for(name, v)],
                          profile=profile, root=root)
-        chosen = choose(frame, [label], vary, metric, mode)
+        chosen = choose(frame, [label], vary, metric, mode, tiebreak)
         edges = chosen[chosen["on_edge"]]
         if edges.empty or attempt == widen or frame.attrs.get("planned"):  # a plan's placeholders cannot choose
             return chosen, frame
