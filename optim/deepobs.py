@@ -130,33 +130,29 @@ def published(problem: str) -> pd.DataFrame:
     return runs[~filler].reset_index(drop=True)
 
 
-def judge(ours: pd.DataFrame, problem: str, epoch: int, margin: float) -> dict[str, object]:
+def judge(ours: pd.DataFrame, problem: str, epoch: int, sesoi: float) -> dict[str, object]:
     """Per optimizer (our label), our test metric at ``epoch`` against the study's seeds at the
-    same epoch, by the book's verdict rule: ``similar`` within ``margin`` (a difference of
-    accuracy, or a ratio of losses). Where the study's runs all diverged, the comparison is
-    whether ours diverge too; where ours diverged and theirs did not, it contradicts."""
+    same epoch, by the book's verdict rule: ``similar`` within ``sesoi`` (a difference of
+    accuracy, or a relative change of loss), Welch's interval (our seeds and theirs are not
+    paired). A run that diverged, ours or theirs, is an outcome: the two sides' counts are
+    compared by Fisher's exact test, and the metric over the finished runs."""
     from . import verdicts
 
     p = _lookup(PROBLEMS, problem, "DeepOBS problem")
     theirs = published(problem)
-    kind = "difference" if p.metric.endswith("acc") else "ratio"
+    scale = "difference" if p.metric.endswith("acc") else "ratio"
     what = f"{p.metric.replace('_', ' ')} after epoch {epoch}"
     out = {}
     for label, runs in ours.groupby("tag", sort=False):
         diverged = runs.groupby("key")["diverged"].first().astype(bool)
+        mine = runs[runs.epoch == epoch].groupby("key")[p.metric].first().reindex(diverged.index)
+        mine[diverged] = np.nan
         ref = theirs[theirs.label == label]
         ref_diverged = ref.groupby("seed")["status"].first().eq("diverged")
-        if ref_diverged.all():
-            out[label] = verdicts.observe(f"share of our runs that diverged (study: {ref_diverged.sum()} of "
-                                          f"{len(ref_diverged)})", diverged.mean(), "greater", 0.5)
-        elif diverged.any():
-            out[label] = verdicts.observe(f"share of our runs that diverged (study: {ref_diverged.sum()} of "
-                                          f"{len(ref_diverged)})", diverged.mean(), "less", 0.0)
-        else:
-            mine = runs[runs.epoch == epoch].groupby("key")[p.metric].first().to_numpy()
-            published_values = ref[(ref.epoch == epoch) & ~ref.seed.isin(ref_diverged[ref_diverged].index)]
-            out[label] = verdicts.compare(f"ours ({label})", mine, f"DeepOBS ({label})",
-                                          published_values[p.metric].to_numpy(), what, "similar", kind, margin)
+        published_values = ref[ref.epoch == epoch].groupby("seed")[p.metric].first().reindex(ref_diverged.index)
+        published_values[ref_diverged] = np.nan
+        out[label] = verdicts.compare(f"ours ({label})", mine.to_list(), f"DeepOBS ({label})", published_values.to_list(),
+                                      what, "similar", sesoi, scale, higher_is_better=p.metric.endswith("acc"))
     return out
 
 

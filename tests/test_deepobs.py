@@ -63,13 +63,18 @@ def test_judge_applies_the_verdict_rule_against_the_published_seeds():
     adam = theirs[(theirs.label == "Adam") & (theirs.epoch == 3)]["test_loss"].to_numpy()
     same = _ours("Adam", [adam.mean() * 0.999, adam.mean() * 1.001, adam.mean()], 3)
     far = _ours("Adam", [2 * adam.mean(), 2.01 * adam.mean(), 1.99 * adam.mean()], 3)
-    assert deepobs.judge(same, "mnist_vae", 3, 1.05)["Adam"].outcome == "supports"
-    assert deepobs.judge(far, "mnist_vae", 3, 1.05)["Adam"].outcome == "contradicts"
-    # every published AMSGrad run diverged: ours must diverge too
-    assert deepobs.judge(_ours("AMSGrad", [np.nan] * 3, 1, True), "mnist_vae", 1, 1.05)["AMSGrad"].outcome == "supports"
-    assert deepobs.judge(_ours("AMSGrad", [40.0] * 3, 1), "mnist_vae", 1, 1.05)["AMSGrad"].outcome == "contradicts"
+    match = deepobs.judge(same, "mnist_vae", 3, 0.05)["Adam"]
+    assert match.outcome == "supports" and not match.paired and match.test == "Welch t (log ratio)"
+    assert deepobs.judge(far, "mnist_vae", 3, 0.05)["Adam"].outcome == "contradicts"
+    # all four published AMSGrad runs diverged: five of ours training fine is a difference Fisher's test sees
+    # (three would not be: 0 of 3 against 4 of 4 is p = 0.057, two-sided) ...
+    fine = deepobs.judge(_ours("AMSGrad", [40.0] * 5, 1), "mnist_vae", 1, 0.05)["AMSGrad"]
+    assert fine.outcome == "contradicts" and fine.diverged_a == 0 and fine.diverged_b == fine.n_b
+    # ... while ours diverging too is no evidence of a match from three runs: no ratio, no NaN, inconclusive
+    both = deepobs.judge(_ours("AMSGrad", [np.nan] * 3, 1, True), "mnist_vae", 1, 0.05)["AMSGrad"]
+    assert both.outcome == "inconclusive" and both.test == "Fisher exact (diverged runs)" and np.isfinite(both.low)
     # ours diverged where theirs did not
-    assert deepobs.judge(_ours("Adam", [np.nan] * 3, 1, True), "mnist_vae", 1, 1.05)["Adam"].outcome == "contradicts"
+    assert deepobs.judge(_ours("Adam", [np.nan] * 3, 1, True), "mnist_vae", 1, 0.05)["Adam"].outcome == "contradicts"
 
 
 def test_gap_compares_means_over_the_runs_that_did_not_diverge():
