@@ -317,6 +317,23 @@ def badge(verdict: str) -> str:
             f'background:{colour};font-weight:600">{symbol} {verdict}</span>')
 
 
+def verdict_changes(collected: list[dict], before: Path | None = None) -> pd.DataFrame:
+    """Claim by claim: the verdict under the rule before round 36 (``data/verdicts/before-round-36.json``),
+    today's, and the one-line reason for today's (:func:`optim.verdicts.reason`)."""
+    from .verdicts import reason
+
+    path = before or ROOT / "data" / "verdicts" / "before-round-36.json"
+    old = json.loads(Path(path).read_text())["chapters"]
+    rows = []
+    for chapter in collected:
+        previous = {r["claim"]: r["verdict"] for r in old.get(chapter["chapter"], [])}
+        for row in chapter["rows"]:
+            rows.append({"chapter": chapter["chapter"], "claim": row["claim"],
+                         "before": previous.get(row["claim"], "new claim"), "now": row["verdict"],
+                         "reason": reason(row)})
+    return pd.DataFrame(rows, columns=["chapter", "claim", "before", "now", "reason"])
+
+
 def collected_claims() -> list[dict]:
     """Every chapter's stored claims, in the book's order (``_toc.yml``)."""
     from .publish import chapters

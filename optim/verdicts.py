@@ -551,6 +551,38 @@ def claim(text: str, comparisons: list[Comparison | Observation], plan: Plan, pr
             "sensitivity": sensitivity, "comparisons": [asdict(c) for c in parts]}
 
 
+def _short(part: dict, digits: int = 3) -> str:
+    """One comparison (a row's dict) in a few words: what decided its outcome."""
+    if "threshold" in part:  # an Observation
+        return f"{part['what']} {part['value']:.{digits}g} (claim {SIGNS[part['direction']]} {part['threshold']:g})"
+    numbers = f"{part['effect']:.{digits}g} [{part['low']:.{digits}g}, {part['high']:.{digits}g}]"
+    if part["test"].startswith("Fisher"):
+        return (f"{part['a']}: {part['diverged_a']} of {part['n_a']} diverged against {part['diverged_b']} of "
+                f"{part['n_b']} (Fisher p = {min(part['p_support'], part['p_contradict']):.2g})")
+    if part["test"] in ("one-sample t", "exact binomial", "Friedman"):
+        return f"{part['a']} {numbers} ({part['test']}, claim {SIGNS[part['direction']]} {part['b']})"
+    band = f"±{part['sesoi']:.0%}" if part["scale"] == "ratio" else f"±{part['sesoi']:g}"
+    where = {"supports": "beyond the SESOI on the claim's side", "contradicts": "on the other side of the SESOI",
+             "inconclusive": "across the SESOI"}[part["outcome"]]
+    if part["direction"] == "similar":
+        where = {"supports": "inside", "contradicts": "outside", "inconclusive": "across the edge of"}[part["outcome"]] + \
+            f" {band}"
+    held = " (after Holm)" if part.get("adjusted") == "Holm" and part["outcome"] == "inconclusive" else ""
+    return f"{part['a']} vs {part['b']}: {part['scale']} {numbers} {where}{held}, {part['test']}"
+
+
+def reason(row: dict) -> str:
+    """A one-line reason for a row's verdict: the comparison that decided it (the first that does
+    not support the claim, else the one that supports it least clearly)."""
+    parts = row.get("comparisons") or []
+    if not parts:
+        return row["measured"]
+    against = [c for c in parts if c["outcome"] != "supports"]
+    if against:
+        return _short(against[0]) + (f"; {len(against) - 1} more" if len(against) > 1 else "")
+    return _short(max(parts, key=lambda c: c.get("p_support", 0.0)))
+
+
 def plans(chapter: str) -> dict[str, Plan]:
     """The declared plans of a chapter's claims, by id, from ``chapters/plans/<chapter>.yml``."""
     import yaml

@@ -223,3 +223,12 @@ def test_a_yes_no_outcome_per_seed_is_an_exact_binomial_share():
     reference = stats.binomtest(3, 3).proportion_ci(confidence_level=0.90, method="exact")
     assert (c.low, c.high) == pytest.approx((reference.low, reference.high))
     assert verdicts.proportion("x", [False] * 10, "greater", 0.5).outcome == "contradicts"
+
+
+def test_a_rows_reason_names_the_comparison_that_decided_it():
+    near = verdicts.compare("A", PB * 0.95, "B", PB, "loss", "less", 0.1)
+    row = verdicts.claim("A beats B", [verdicts.compare("A", PB * 0.5, "B", PB, "loss", "less", 0.1), near], PLAN, "full")
+    assert row["verdict"] == "partly" and verdicts.reason(row).startswith("A vs B: ratio 0.95")
+    assert "on the other side of the SESOI" in verdicts.reason(row)
+    blown = verdicts.compare("A", [np.inf] * 3, "B", [1.0, 1.1, 1.2], "loss", "greater", 0.1)
+    assert "3 of 3 diverged against 0 of 3" in verdicts.reason(verdicts.claim("c", [blown], PLAN, "full"))
