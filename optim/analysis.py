@@ -1,8 +1,8 @@
 """Summaries of tidy run tables (``runner.run_many``): final values, seed statistics, selection.
 
 Every function takes the per-epoch (or per-step) frame and groups runs by the spec columns
-the caller names; a "run" is one ``key``. Means and 95% confidence intervals are over
-seeds (Student t), as in the book's figures.
+the caller names; a "run" is one ``key``. Means and confidence intervals are over seeds
+(Student t, at the claims' 90% level), as in the book's figures.
 """
 
 from __future__ import annotations
@@ -20,20 +20,24 @@ def last(frame: pd.DataFrame, by: str = "key") -> pd.DataFrame:
     return frame.sort_values(order).groupby(by, sort=False).tail(1)
 
 
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and half-width of its 95% Student-t confidence interval (0 for a single value)."""
+def mean_ci(values, confidence: float | None = None) -> tuple[float, float]:
+    """Mean and half-width of its Student-t confidence interval (0 for a single value), at the
+    claims' level :data:`optim.verdicts.CONFIDENCE` (90%) unless ``confidence`` is given."""
+    from .verdicts import CONFIDENCE
+
+    confidence = CONFIDENCE if confidence is None else confidence
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan"), float("nan")
     if len(values) == 1:
         return float(values[0]), 0.0
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return float(values.mean()), float(half)
 
 
 def final(frame: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
-    """Per group of ``by``: mean, 95% CI half-width and number of seeds of ``metric`` at the
+    """Per group of ``by``: mean, CI half-width (``ci``, 90%) and number of seeds of ``metric`` at the
     end of training. Diverged runs count as ``inf`` for losses and 0 for accuracies."""
     ends = last(frame).copy()
     filler = 0.0 if metric.endswith("acc") else np.inf
@@ -44,7 +48,7 @@ def final(frame: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
         mean, half = mean_ci(group[metric].replace(np.inf, np.nan)) if np.isfinite(group[metric]).all() \
             else (filler, 0.0)
         rows.append(dict(zip(by, values if isinstance(values, tuple) else (values,)),
-                         mean=mean, ci95=half, seeds=len(group)))
+                         mean=mean, ci=half, seeds=len(group)))
     return pd.DataFrame(rows)
 
 

@@ -151,23 +151,26 @@ def paired_effect(frame: pd.DataFrame, x: str, y: str, by: str, a: str, b: str, 
     return pd.DataFrame(rows, columns=[x, "effect", "low", "high", "seeds"])
 
 
-def effect_curves(frame: pd.DataFrame, x: str, y: str, by: str, reference: str, others: list[str], ax=None,
-                  scale: str = "ratio", sesoi: float | None = None, title: str | None = None):
-    """Each of ``others`` against ``reference`` along ``x``: the paired effect (a ratio, or a
-    difference) with its paired t band — at the last ``x``, exactly a claim's interval — and,
-    given ``sesoi``, the band of effects too small to matter (grey)."""
+def effect_curves(frame: pd.DataFrame, x: str, y: str, by: str, pairs: list[tuple[str, str]], ax=None,
+                  scale: str = "ratio", sesoi: float | None = None, names: dict | None = None, title: str | None = None):
+    """Each pair ``(a, b)``: ``a``'s ``y`` against ``b``'s along ``x`` — the paired effect (a
+    ratio, or a difference) with its paired t band at the claims' level, which at the last
+    ``x`` is exactly a claim's interval (:func:`paired_effect`) — drawn in ``b``'s colour;
+    given ``sesoi``, the band of effects too small to matter is shaded grey."""
     ax = ax or plt.gca()
+    names = names or {}
+    others = list(dict.fromkeys(b for _, b in pairs))
     colours = _hue_colours(pd.Series(others), palette(others) if set(others) <= set(OPTIMIZER_COLOURS) else None)
     neutral = 1.0 if scale == "ratio" else 0.0
     if sesoi:
         low, high = (1 / (1 + sesoi), 1 + sesoi) if scale == "ratio" else (-sesoi, sesoi)
-        ax.axhspan(low, high, color="0.85", zorder=0, label=f"within the SESOI (±{sesoi:g})")
+        ax.axhspan(low, high, color="0.88", zorder=0, label=f"within the smallest effect of interest (±{sesoi:g})")
     ax.axhline(neutral, color="0.4", lw=0.8)
-    for name in others:
-        band = paired_effect(frame, x, y, by, name, reference, scale)
-        ax.plot(band[x], band["effect"], color=colours[name], label=f"{name} / {reference}" if scale == "ratio"
-                else f"{name} − {reference}")
-        ax.fill_between(band[x], band["low"], band["high"], color=colours[name], alpha=0.2, linewidth=0)
+    for a, b in pairs:
+        band = paired_effect(frame, x, y, by, a, b, scale)
+        label = f"{names.get(a, a)} {'/' if scale == 'ratio' else '−'} {names.get(b, b)}"
+        ax.plot(band[x], band["effect"], color=colours[b], marker="o", ms=3, label=label)
+        ax.fill_between(band[x], band["low"], band["high"], color=colours[b], alpha=0.2, linewidth=0)
     if scale == "ratio":
         ax.set_yscale("log")
     if title:

@@ -188,6 +188,16 @@ class Observation:
     test: str = "deterministic"
     paired: bool = False
     seeds_for_power: int | None = None
+    n_a: int = 0  # the fields every comparison carries (the claims' data contract): no seeds, no interval
+    n_b: int = 0
+    diverged_a: int = 0
+    diverged_b: int = 0
+
+    @property
+    def effect(self) -> float:
+        return self.value
+
+    low = high = effect
 
     def text(self, digits: int = 3) -> str:
         return (f"{self.what} {self.value:.{digits}g} (claim: {SIGNS[self.direction]} {self.threshold:.{digits}g}) "
@@ -515,6 +525,14 @@ def adjust(parts: list[Comparison | Observation]) -> list[Comparison | Observati
     return out
 
 
+def _contract(part: Comparison | Observation) -> dict:
+    """A comparison as the claims' data contract stores it (``effect``, ``low``, ``high`` for all)."""
+    row = asdict(part)
+    if isinstance(part, Observation):
+        row.update(effect=part.value, low=part.value, high=part.value)
+    return row
+
+
 def verdict(comparisons) -> str:
     """The claim's verdict from its (adjusted) comparisons' outcomes (module docstring)."""
     if not comparisons:
@@ -548,7 +566,7 @@ def claim(text: str, comparisons: list[Comparison | Observation], plan: Plan, pr
     return {"claim": text, "verdict": verdict(parts), "profile": profile, "section": section,
             "seeds": _seeds_label(parts), "plan": asdict(plan),
             "measured": "; ".join(c.text() for c in parts) + (f". {note}" if note else ""),
-            "sensitivity": sensitivity, "comparisons": [asdict(c) for c in parts]}
+            "sensitivity": sensitivity, "comparisons": [_contract(c) for c in parts]}
 
 
 def _short(part: dict, digits: int = 3) -> str:

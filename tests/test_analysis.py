@@ -12,7 +12,7 @@ from optim import analysis
 
 def test_mean_ci_is_the_student_t_interval():
     values = [0.91, 0.87, 0.90, 0.93]
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    low, high = stats.t.interval(0.90, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
     mean, half = analysis.mean_ci(values)
     assert mean == pytest.approx(np.mean(values))
     assert half == pytest.approx((high - low) / 2)
@@ -37,7 +37,7 @@ def test_final_best_and_steps_to_on_a_hand_made_frame():
         seed=[0, 0, 1, 1, 0, 0], epoch=[1, 2, 1, 2, 1, 2], test_loss=[1.0, 0.4, 0.9, 0.6, 0.8, 0.7]))
     table = analysis.final(frame, ["lr"], "test_loss").set_index("lr")
     assert table.loc[0.1, "mean"] == pytest.approx(0.5) and table.loc[0.1, "seeds"] == 2
-    assert table.loc[0.01, "ci95"] == 0.0
+    assert table.loc[0.01, "ci"] == 0.0
     frame["model"] = "m"
     assert analysis.best(frame, ["model"], "lr", "test_loss")["lr"].item() == 0.1
     assert analysis.steps_to(frame, "test_loss", 0.75).to_dict() == {"a0": 2, "a1": 2, "b0": 2}

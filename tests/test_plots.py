@@ -58,7 +58,7 @@ def test_the_paired_effect_band_at_the_last_step_is_the_claims_interval():
     assert (band.loc[3, "effect"], band.loc[3, "low"], band.loc[3, "high"]) == pytest.approx(
         (claim.effect, claim.low, claim.high))
     fig, ax = plt.subplots()
-    plots.effect_curves(frame, "epoch", "loss", "tag", "b", ["a"], ax=ax, sesoi=0.1)
+    plots.effect_curves(frame, "epoch", "loss", "tag", [("a", "b")], ax=ax, sesoi=0.1)
     assert len(ax.collections) == 1 and ax.get_yscale() == "log"
 
 
