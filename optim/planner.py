@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -144,6 +144,7 @@ class ChapterPlan:
     status: list[str]
     errors: int = 0  # cells that raised in plan mode (on placeholder numbers, typically)
     errors_after_runs: bool = False  # every cell that raised came after the last cell that asked for runs
+    edges: list[str] = field(default_factory=list)  # tuning choices on a grid's edge (optim.tuning)
 
     def count(self, status: str) -> int:
         return sum(s == status for s in self.status)
@@ -204,6 +205,10 @@ def render(plans: list[ChapterPlan]) -> str:
     lines.append(f"| **all** | | {sum(len(p.specs) for p in plans)} | {sum(p.usable() for p in plans)} | "
                  f"{sum(p.count('missing') for p in plans)} | {sum(p.count('stale') for p in plans)} | "
                  f"**{total:.2f}** | |")
+    edges = [f"- {p.chapter}: {e}" for p in plans for e in p.edges]
+    if edges:
+        lines += ["", "Tuning choices on the edge of their grid (a wider grid may choose otherwise; `optim.tuning` "
+                      "widens it while its selection runs are stored):"] + edges
     return "\n".join(lines + emulated_bf16_note(plans, total))
 
 

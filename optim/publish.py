@@ -192,7 +192,11 @@ def plan_notebook(path: Path, profile: str = "full"):
                      for c in nbformat.read(out, as_version=4).cells) if out.exists() else 1
         seen: dict[str, tuple[RunSpec, str]] = {}
         failures, runs_after_failure = 0, False  # the plan file lists runs and failing cells in order
+        edges = []
         for r in _jsonl(records):
+            if "edge" in r:
+                edges.append(r["edge"])
+                continue
             if "failed_cell" in r:
                 failures += 1
                 continue
@@ -202,7 +206,7 @@ def plan_notebook(path: Path, profile: str = "full"):
     # a failure before the last runs were asked for may have kept runs out of the plan
     late = errors > 0 and failures == errors and not runs_after_failure
     return ChapterPlan(path.stem, profile, [s for s, _ in seen.values()], [st for _, st in seen.values()],
-                       errors, late)
+                       errors, late, edges)
 
 
 def _render_one(chapter: str, out_dir: str) -> tuple[str, float, str | None]:

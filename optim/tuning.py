@@ -55,6 +55,22 @@ def step_past(grid: list[float], edge: str) -> float:
     return float(f"{value:.0e}")
 
 
+def _record_edges(edges: pd.DataFrame, label: str, vary: str, widened: int, final: bool) -> None:
+    """In a plan (``make plan``), note the choices on a grid's edge for the planner to report:
+    still there after widening (``final``), or not yet known because the selection runs are
+    missing (then the plan cannot count the widening runs)."""
+    import json
+    import os
+
+    path = os.environ.get("OPTIM_PLAN_FILE")
+    if not path or edges.empty:
+        return
+    with open(path, "a") as f:
+        for _, row in edges.iterrows():
+            f.write(json.dumps({"edge": f"{row[label]} {vary} = {row[vary]:g} on the edge of {list(row['grid'])}"
+                                + (f" after widening {widened} times" if final else "")}) + "\n")
+
+
 def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]], metric: str, profile: str,
          label: str = "optimizer", vary: str = "hp_lr", mode: str = "min", widen: int = 3,
          tiebreak: tuple[str, str] | None = None, root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,6 +88,7 @@ def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]],
         chosen = choose(frame, [label], vary, metric, mode, tiebreak)
         edges = chosen[chosen["on_edge"]]
         if edges.empty or attempt == widen or frame.attrs.get("planned"):  # a plan's placeholders cannot choose
+            _record_edges(edges, label, vary, widened=attempt, final=not frame.attrs.get("planned"))
             return chosen, frame
         for _, row in edges.iterrows():
             grid = grids[row[label]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,3 +89,17 @@ def test_tuning_extends_a_grid_past_its_edge_until_the_optimum_is_interior(monke
     assert tuning.step_past([3e-4, 1e-3, 3e-3], "high") == 9e-3 and tuning.step_past([3e-4, 1e-3], "low") == 9e-5
     capped, _ = tuning.tune(lambda m, lr: [(m, lr)], {"adam": [1e-6, 1e-5]}, "train_loss", "full", widen=1)
     assert capped["on_edge"].item()   # still on the edge after the allowed extensions: flagged, not hidden
+
+
+def test_a_plan_reports_the_choices_left_on_a_grids_edge(tmp_path, monkeypatch):
+    from optim import planner, runner, tuning
+
+    plan_file = tmp_path / "plan.jsonl"
+    monkeypatch.setenv("OPTIM_PLAN_FILE", str(plan_file))
+    monkeypatch.setattr(runner, "run_many", lambda specs, profile, root=None: pd.DataFrame(
+        [dict(key=f"{m}{lr}", optimizer=m, hp_lr=lr, epoch=1, train_loss=lr) for m, lr in specs]))
+    tuning.tune(lambda m, lr: [(m, lr)], {"adam": [1e-3, 1e-2]}, "train_loss", "full", widen=0)
+    edge = json.loads(plan_file.read_text())["edge"]
+    assert edge == "adam hp_lr = 0.001 on the edge of [0.001, 0.01] after widening 0 times"
+    table = planner.render([planner.ChapterPlan("tiny", "full", [], [], edges=[edge])])
+    assert "- tiny: adam hp_lr = 0.001 on the edge" in table
