@@ -530,7 +530,8 @@ def _contract(part: Comparison | Observation) -> dict:
     row = asdict(part)
     if isinstance(part, Observation):
         row.update(effect=part.value, low=part.value, high=part.value)
-    return row
+    # strict JSON for the readers who download it: a number that does not exist is null, not NaN
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def verdict(comparisons) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -111,6 +112,8 @@ def test_a_method_that_always_diverges_loses_by_fishers_test_and_never_gets_a_ra
     assert (c.effect, c.low, c.high) == pytest.approx((1.0, *reference))
     assert c.p_support == pytest.approx(stats.fisher_exact([[6, 0], [0, 6]], alternative="greater").pvalue)
     assert c.outcome == "supports"
+    row = verdicts.claim("c", [c], PLAN, "full")
+    assert json.loads(json.dumps(row, allow_nan=False))["comparisons"][0]["a_mean"] is None   # all diverged: null
     three = verdicts.compare("without", diverged[:3], "with", fine[:3], "loss", "greater", 0.1)
     assert three.outcome == "inconclusive" and three.seeds_for_power == 4   # 3 vs 3 cannot reach p < 0.05
     assert three.p_support == pytest.approx(0.05)
