@@ -272,11 +272,11 @@ def tuning_table(chosen: pd.DataFrame, vary: str = "hp_lr"):
 
 
 def plan_text(plan: dict) -> str:
-    """A plan in one line: 'superiority · final training loss, last epoch · SESOI 10% (source) · post hoc'."""
+    """A plan in one line: 'superiority · final training loss, last epoch · SESOI 0.1 (source) · post hoc: …'."""
     sesoi = plan["sesoi"]
     size = "no SESOI (deterministic)" if plan["kind"] == "deterministic" else f"SESOI {sesoi:g}"
     return (f"{plan['kind']} · {plan['metric']}, {plan['read_at']} · {size} ({plan['sesoi_source']})"
-            + (" · **post hoc**" if plan.get("post_hoc") else ""))
+            + (" · post hoc: declared after its results were seen" if plan.get("post_hoc") else ""))
 
 
 def sensitivity_text(row: dict) -> str:
