@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .analysis import best, final
+from .analysis import final
 
 
 def choose(grid: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str = "min",
@@ -22,15 +22,17 @@ def choose(grid: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str 
     selection runs in ``grid`` (ties broken by ``tiebreak``, a (metric, mode) pair); columns
     ``by``, ``vary``, ``selection`` (that mean), ``grid`` (the values tried, sorted) and
     ``on_edge`` (the choice is the smallest or largest tried)."""
-    if tiebreak is None:
-        chosen = best(grid, by, vary, metric, mode).rename(columns={"mean": "selection"})
-    else:
-        table = final(grid, by + [vary], metric).rename(columns={"mean": "selection"})
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode={mode!r} is invalid: expected 'min' or 'max'")
+    table = final(grid, by + [vary], metric).rename(columns={"mean": "selection"})
+    order, ascending = ["selection"], [mode == "min"]
+    if tiebreak is not None:
         second = final(grid, by + [vary], tiebreak[0]).rename(columns={"mean": "_tiebreak"})
         table = table.merge(second[by + [vary, "_tiebreak"]], on=by + [vary])
-        table = table.sort_values(["selection", "_tiebreak"], ascending=[mode == "min", tiebreak[1] == "min"],
-                                  kind="stable")
-        chosen = table.groupby(by, sort=False).head(1).reset_index(drop=True)
+        order, ascending = order + ["_tiebreak"], ascending + [tiebreak[1] == "min"]
+    first_seen = table[by].drop_duplicates().reset_index(drop=True)  # the groups in the grid's order
+    chosen = first_seen.merge(table.sort_values(order, ascending=ascending, kind="stable")
+                              .groupby(by, sort=False).head(1), on=by)
     tried = grid.groupby(by, sort=False)[vary].agg(lambda v: tuple(sorted(set(v))))
     chosen["grid"] = [tried.loc[tuple(r[b] for b in by) if len(by) > 1 else r[by[0]]] for _, r in chosen.iterrows()]
     chosen["on_edge"] = [len(g) > 1 and v in (g[0], g[-1]) for v, g in zip(chosen[vary], chosen["grid"])]

@@ -103,3 +103,14 @@ def test_a_plan_reports_the_choices_left_on_a_grids_edge(tmp_path, monkeypatch):
     assert edge == "adam hp_lr = 0.001 on the edge of [0.001, 0.01] after widening 0 times"
     table = planner.render([planner.ChapterPlan("tiny", "full", [], [], edges=[edge])])
     assert "- tiny: adam hp_lr = 0.001 on the edge" in table
+
+
+def test_tuning_breaks_ties_by_a_second_metric():
+    from optim import tuning
+
+    rows = [dict(key=f"{lr}", optimizer="sgd", hp_lr=lr, epoch=1, val_acc=0.9, val_loss=loss)
+            for lr, loss in {0.1: 0.35, 0.3: 0.30, 1.0: 0.40}.items()]
+    chosen = tuning.choose(pd.DataFrame(rows), ["optimizer"], "hp_lr", "val_acc", "max", tiebreak=("val_loss", "min"))
+    assert chosen["hp_lr"].item() == 0.3 and not chosen["on_edge"].item()
+    with pytest.raises(ValueError, match="mode='best' is invalid"):
+        tuning.choose(pd.DataFrame(rows), ["optimizer"], "hp_lr", "val_acc", "best")
