@@ -70,7 +70,8 @@ def _record_edges(edges: pd.DataFrame, label: str, vary: str, widened: int, fina
     with open(path, "a") as f:
         for _, row in edges.iterrows():
             f.write(json.dumps({"edge": f"{row[label]} {vary} = {row[vary]:g} on the edge of {list(row['grid'])}"
-                                + (f" after widening {widened} times" if final else "")}) + "\n")
+                                + (f" after widening {widened} times" if final else
+                                   "; the runs that widen it are not stored yet")}) + "\n")
 
 
 def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]], metric: str, profile: str,
@@ -84,13 +85,17 @@ def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]],
     from .runner import run_many
 
     grids = {name: sorted(values) for name, values in grids.items()}
+    edges = pd.DataFrame()
     for attempt in range(widen + 1):
         frame = run_many([s for name, values in grids.items() for v in values for s in specs_for(name, v)],
                          profile=profile, root=root)
+        if frame.attrs.get("planned"):  # a plan's placeholders cannot choose: report what is being widened
+            _record_edges(edges, label, vary, widened=attempt, final=False)
+            return choose(frame, [label], vary, metric, mode, tiebreak), frame
         chosen = choose(frame, [label], vary, metric, mode, tiebreak)
         edges = chosen[chosen["on_edge"]]
-        if edges.empty or attempt == widen or frame.attrs.get("planned"):  # a plan's placeholders cannot choose
-            _record_edges(edges, label, vary, widened=attempt, final=not frame.attrs.get("planned"))
+        if edges.empty or attempt == widen:
+            _record_edges(edges, label, vary, widened=attempt, final=True)
             return chosen, frame
         for _, row in edges.iterrows():
             grid = grids[row[label]]
