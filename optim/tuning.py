@@ -48,6 +48,14 @@ def edge_note(chosen: pd.DataFrame, label: str, vary: str = "hp_lr") -> str:
     return f"chosen on the grid's edge (the grid was too small to show an interior optimum): {', '.join(parts)}"
 
 
+def choice_note(chosen: pd.DataFrame, label: str, vary: str = "hp_lr", what: str = "α") -> str:
+    """The claims table's account of a tuning choice: 'α chosen on the selection runs: Adam 0.003
+    (grid 0.0003–0.009), …', with the choices still on an edge flagged."""
+    parts = [f"{r[label]} {r[vary]:g} (grid {r['grid'][0]:g}–{r['grid'][-1]:g}{', on its edge' if r['on_edge'] else ''})"
+             for _, r in chosen.iterrows()]
+    return f"{what} chosen on the selection runs: {', '.join(parts)}"
+
+
 def step_past(grid: list[float], edge: str) -> float:
     """The next value past the ``edge`` ("low"/"high") of a sorted log-spaced ``grid``: one step
     of the grid's own ratio at that end, rounded to one significant digit (3e-3 → 9e-3)."""

@@ -114,3 +114,12 @@ def test_tuning_breaks_ties_by_a_second_metric():
     assert chosen["hp_lr"].item() == 0.3 and not chosen["on_edge"].item()
     with pytest.raises(ValueError, match="mode='best' is invalid"):
         tuning.choose(pd.DataFrame(rows), ["optimizer"], "hp_lr", "val_acc", "best")
+
+
+def test_the_choice_note_names_each_grid_and_flags_an_edge():
+    from optim import tuning
+
+    chosen = pd.DataFrame({"optimizer": ["adam", "sgd"], "hp_lr": [1e-3, 0.1], "selection": [0.2, 0.3],
+                           "grid": [(3e-4, 1e-3, 3e-3), (0.01, 0.03, 0.1)], "on_edge": [False, True]})
+    assert tuning.choice_note(chosen, "optimizer") == ("α chosen on the selection runs: adam 0.001 (grid 0.0003–0.003), "
+                                                       "sgd 0.1 (grid 0.01–0.1, on its edge)")
