@@ -354,6 +354,39 @@ def fisher_seeds_for_power(rate_a: float, rate_b: float, alpha: float = ALPHA, p
     return None
 
 
+def binomial_seeds_for_power(share: float, threshold: float, alpha: float = ALPHA, power: float = POWER,
+                             most: int = 200) -> int | None:
+    """Runs for the exact binomial test to tell a true share ``share`` (clipped to [0.02, 0.98])
+    from ``threshold`` with ``power`` at one-sided level ``alpha``; None beyond ``most``."""
+    share = min(max(share, 0.02), 0.98)
+    if abs(share - threshold) < 1e-9:
+        return None
+    side = "greater" if share > threshold else "less"
+    for m in range(2, most + 1):
+        ks = np.arange(m + 1)
+        crit = np.array([stats.binomtest(int(j), m, threshold, alternative=side).pvalue < alpha for j in ks])
+        if stats.binom.pmf(ks, m, share)[crit].sum() >= power:
+            return m
+    return None
+
+
+def seeds_to_resolve(part: Comparison, alpha: float = ALPHA) -> int | None:
+    """How many seeds (runs per method) would likely settle ``part`` at one-sided level ``alpha``:
+    80% power at the observed gap between its effect and the nearest threshold."""
+    if part.test == "exact binomial":
+        return binomial_seeds_for_power(part.effect, float(part.b), alpha)
+    if part.test.startswith("Fisher"):
+        return fisher_seeds_for_power(part.diverged_a / part.n_a, part.diverged_b / part.n_b, alpha)
+    if not (np.isfinite(part.se) and np.isfinite(part.df)):
+        return None
+    n = part.df + 1 if part.test in ("one-sample t",) or part.paired else min(part.n_a - part.diverged_a,
+                                                                                part.n_b - part.diverged_b)
+    sd = part.se * math.sqrt(n) if (part.paired or part.test == "one-sample t") else part.se * math.sqrt(n / 2)
+    limits = (0.0,) if part.test == "one-sample t" else thresholds(part.direction, part.scale, part.sesoi)
+    gap = min(abs(part.center - t) for t in limits)
+    return seeds_for_power(sd, gap, part.paired or part.test == "one-sample t", False, alpha, most=1000)
+
+
 def outcome_of(p_support: float, p_contradict: float, alpha: float = ALPHA) -> str:
     return "supports" if p_support < alpha else "contradicts" if p_contradict < alpha else "inconclusive"
 
@@ -470,16 +503,7 @@ def proportion(what: str, outcomes, direction: str, threshold: float) -> Compari
     below = float(stats.binomtest(k, n, threshold, alternative="less").pvalue)
     p_s, p_c = (below, above) if direction == "less" else (above, below)
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="exact")
-    need = None
-    if k not in (0, n) or n < 60:  # runs for 80% power if the observed share were the truth
-        share = min(max(k / n, 0.02), 0.98)
-        for m in range(n, 200):
-            ks = np.arange(m + 1)
-            crit = [float(stats.binomtest(int(j), m, threshold, alternative="greater" if share > threshold else "less")
-                          .pvalue) < ALPHA for j in ks]
-            if stats.binom.pmf(ks, m, share)[crit].sum() >= POWER:
-                need = m
-                break
+    need = binomial_seeds_for_power(k / n, threshold)
     return Comparison(what, f"{threshold:g}", what, direction, "share", "exact binomial", False, k / n, threshold,
                       n, 0, 0, 0, k / n, float(ci.low), float(ci.high), 0.0, p_s, p_c, outcome_of(p_s, p_c), need, need)
 
@@ -521,7 +545,12 @@ def adjust(parts: list[Comparison | Observation]) -> list[Comparison | Observati
     pc = holm([parts[i].p_contradict for i in tested])
     out = list(parts)
     for i, s, c in zip(tested, ps, pc):
-        out[i] = replace(parts[i], p_support=float(s), p_contradict=float(c), outcome=outcome_of(s, c), adjusted="Holm")
+        outcome = outcome_of(s, c)
+        # an inconclusive comparison must clear Holm's strictest level, α/m, to settle: size its seeds for that
+        resolve = seeds_to_resolve(parts[i], ALPHA / len(tested)) if outcome == "inconclusive" \
+            and parts[i].test != "Friedman" else parts[i].seeds_to_resolve
+        out[i] = replace(parts[i], p_support=float(s), p_contradict=float(c), outcome=outcome, adjusted="Holm",
+                         seeds_to_resolve=resolve)
     return out
 
 

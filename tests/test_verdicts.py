@@ -235,3 +235,13 @@ def test_a_rows_reason_names_the_comparison_that_decided_it():
     assert "on the other side of the SESOI" in verdicts.reason(row)
     blown = verdicts.compare("A", [np.inf] * 3, "B", [1.0, 1.1, 1.2], "loss", "greater", 0.1)
     assert "3 of 3 diverged against 0 of 3" in verdicts.reason(verdicts.claim("c", [blown], PLAN, "full"))
+
+
+def test_seeds_to_resolve_are_sized_for_holms_level_when_holm_holds_a_comparison_back():
+    c = verdicts.compare("a", [0.5, 0.9, 0.7], "b", [0.6, 0.7, 0.8], "m", "less", 0.1)
+    assert verdicts.seeds_to_resolve(c) == c.seeds_to_resolve   # the same sizing as compare() made
+    both = [verdicts.proportion(f"runs {i}", [True] * 5, "greater", 0.5) for i in range(2)]
+    assert all(p.outcome == "supports" and p.seeds_to_resolve <= 5 for p in both)   # 1/32 < 0.05 each ...
+    row = verdicts.claim("c", both, PLAN, "full")
+    assert row["verdict"] == "inconclusive"                                           # ... but not 1/32 · 2
+    assert all(p["seeds_to_resolve"] > 5 for p in row["comparisons"])
