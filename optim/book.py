@@ -311,7 +311,10 @@ BADGES = {"reproduced": ("✔", "#1a7f37"), "partly": ("◐", "#9a6700"), "not r
 
 
 def badge(verdict: str) -> str:
-    """A verdict as a coloured badge whose symbol and words read without colour too."""
+    """A verdict as a coloured badge whose symbol and words read without colour too (anything
+    else, such as 'new claim' in the scoreboard's before-and-after table, as plain text)."""
+    if verdict not in BADGES:
+        return verdict
     symbol, colour = BADGES[verdict]
     return (f'<span style="display:inline-block;padding:1px 8px;border-radius:10px;color:white;'
             f'background:{colour};font-weight:600">{symbol} {verdict}</span>')
