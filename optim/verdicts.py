@@ -607,7 +607,9 @@ def _short(part: dict, digits: int = 3) -> str:
     if part["test"].startswith("Fisher"):
         return (f"{part['a']}: {part['diverged_a']} of {part['n_a']} diverged against {part['diverged_b']} of "
                 f"{part['n_b']} (Fisher p = {min(part['p_support'], part['p_contradict']):.2g})")
-    if part["test"] in ("one-sample t", "exact binomial", "Friedman"):
+    if part["test"] == "Friedman":
+        return f"{part['a']}: Kendall's W {part['effect']:.{digits}g}, Friedman p = {part['p_support']:.2g}"
+    if part["test"] in ("one-sample t", "exact binomial"):
         return f"{part['a']} {numbers} ({part['test']}, claim {SIGNS[part['direction']]} {part['b']})"
     band = f"±{part['sesoi']:.0%}" if part["scale"] == "ratio" else f"±{part['sesoi']:g}"
     where = {"supports": "beyond the SESOI on the claim's side", "contradicts": "on the other side of the SESOI",
