@@ -1,4 +1,4 @@
-"""Summaries of tidy run tables (``runner.run_many``): final values, seed statistics, selection.
+"""Summaries of tidy run tables (``runner.run_many``): final values, seed statistics, per-seed values.
 
 Every function takes the per-epoch (or per-step) frame and groups runs by the spec columns
 the caller names; a "run" is one ``key``. Means and confidence intervals are over seeds
@@ -52,17 +52,6 @@ def final(frame: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best(frame: pd.DataFrame, by: list[str], vary: str, metric: str, mode: str = "min") -> pd.DataFrame:
-    """For each group of ``by``, the value of ``vary`` whose final ``metric`` (mean over
-    seeds) is best; the returned rows are those of :func:`final` for the chosen setting."""
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode={mode!r} is invalid: expected 'min' or 'max'")
-    table = final(frame, by + [vary], metric)
-    pick = table.groupby(by, sort=False)["mean"].idxmin() if mode == "min" else \
-        table.groupby(by, sort=False)["mean"].idxmax()
-    return table.loc[pick.values].reset_index(drop=True)
-
-
 def steps_to(frame: pd.DataFrame, metric: str, target: float, mode: str = "min") -> pd.Series:
     """Per run (``key``): the first ``step``/``epoch`` at which ``metric`` reaches ``target``
     (≤ for ``mode="min"``, ≥ for ``"max"``); NaN for runs that never do."""
@@ -70,22 +59,6 @@ def steps_to(frame: pd.DataFrame, metric: str, target: float, mode: str = "min")
     hit = frame[metric] <= target if mode == "min" else frame[metric] >= target
     reached = frame[hit].groupby("key")[order].min()
     return reached.reindex(frame["key"].unique())
-
-
-def n_test_images(dataset: str, n_test: int | None) -> int:
-    """Images a run was evaluated on: ``n_test`` if it capped the test set, else all of it."""
-    from .data import info
-
-    return int(n_test) if n_test else info(dataset).test_size
-
-
-def accuracy_resolution(accuracy: float, n_test: int) -> float:
-    """Two binomial standard errors, 2√(a(1 − a)/n): accuracy differences below this are
-    within the noise of a test set of ``n_test`` images."""
-    if n_test < 1 or not 0.0 <= accuracy <= 1.0:
-        raise ValueError(f"accuracy={accuracy!r}, n_test={n_test!r} is invalid: expected an accuracy "
-                         "in [0, 1] and n_test >= 1")
-    return 2.0 * float(np.sqrt(accuracy * (1.0 - accuracy) / n_test))
 
 
 def per_seed(frame: pd.DataFrame, by: str, metric: str, at: int | None = None) -> dict[str, pd.Series]:

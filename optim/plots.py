@@ -8,7 +8,6 @@ import pandas as pd
 import seaborn as sns
 
 sns.set_theme(style="whitegrid", context="notebook")
-BAND = "shaded bands: 90% Student-t confidence interval of the mean over seeds (the claims' level)"
 
 # One colour per optimizer in every chapter (registry names). Families share hues: the SGD
 # family blues, the adaptive classics greens, Adam's family oranges/reds, decoupled and

@@ -21,19 +21,9 @@ def test_mean_ci_is_the_student_t_interval():
     assert analysis.mean_ci([0.5]) == (0.5, 0.0)
 
 
-def test_accuracy_resolution_is_two_binomial_standard_errors():
-    n, a = 2000, 0.9
-    assert analysis.accuracy_resolution(a, n) == pytest.approx(2 * stats.binom(n, a).std() / n)
-    with pytest.raises(ValueError, match="accuracy=1.5, n_test=10 is invalid"):
-        analysis.accuracy_resolution(1.5, 10)
+def test_final_choice_and_steps_to_on_a_hand_made_frame():
+    from optim import tuning
 
-
-def test_n_test_images_uses_the_cap_or_the_whole_test_set():
-    assert analysis.n_test_images("digits", 100) == 100
-    assert analysis.n_test_images("digits", None) > 100
-
-
-def test_final_best_and_steps_to_on_a_hand_made_frame():
     frame = pd.DataFrame(dict(
         key=["a0", "a0", "a1", "a1", "b0", "b0"], lr=[0.1, 0.1, 0.1, 0.1, 0.01, 0.01],
         seed=[0, 0, 1, 1, 0, 0], epoch=[1, 2, 1, 2, 1, 2], test_loss=[1.0, 0.4, 0.9, 0.6, 0.8, 0.7]))
@@ -41,7 +31,7 @@ def test_final_best_and_steps_to_on_a_hand_made_frame():
     assert table.loc[0.1, "mean"] == pytest.approx(0.5) and table.loc[0.1, "seeds"] == 2
     assert table.loc[0.01, "ci"] == 0.0
     frame["model"] = "m"
-    assert analysis.best(frame, ["model"], "lr", "test_loss")["lr"].item() == 0.1
+    assert tuning.choose(frame, ["model"], "lr", "test_loss")["lr"].item() == 0.1
     assert analysis.steps_to(frame, "test_loss", 0.75).to_dict() == {"a0": 2, "a1": 2, "b0": 2}
     assert np.isnan(analysis.steps_to(frame, "test_loss", 0.3)).all()
 
