@@ -107,9 +107,9 @@ class Comparison:
     """One comparison of a claim, with everything a reader needs to check it.
 
     ``effect``, ``low``, ``high``: on the comparison's own scale (``scale``: a ratio, a
-    difference, or a difference in divergence rates). ``center``, ``se``, ``df``: the t
+    difference, or a difference in divergence rates). ``center``, ``se``, ``df``, ``sd``: the t
     statistic's parts on the analysis scale (log for ratios), kept to re-judge the comparison
-    at another SESOI; ``p_fisher_*``: Fisher's one-sided p-values for divergence."""
+    at another SESOI and to size its seeds; ``p_fisher_*``: Fisher's one-sided p-values for divergence."""
 
     a: str
     b: str
@@ -136,6 +136,7 @@ class Comparison:
     center: float = float("nan")
     se: float = float("nan")
     df: float = float("nan")
+    sd: float = float("nan")  # per-seed standard deviation (of paired differences, or pooled), for power
     p_fisher_support: float = 1.0
     p_fisher_contradict: float = 1.0
     adjusted: str = "none"
@@ -192,12 +193,6 @@ class Observation:
     n_b: int = 0
     diverged_a: int = 0
     diverged_b: int = 0
-
-    @property
-    def effect(self) -> float:
-        return self.value
-
-    low = high = effect
 
     def text(self, digits: int = 3) -> str:
         return (f"{self.what} {self.value:.{digits}g} (claim: {SIGNS[self.direction]} {self.threshold:.{digits}g}) "
@@ -374,17 +369,15 @@ def seeds_to_resolve(part: Comparison, alpha: float = ALPHA) -> int | None:
     """How many seeds (runs per method) would likely settle ``part`` at one-sided level ``alpha``:
     80% power at the observed gap between its effect and the nearest threshold."""
     if part.test == "exact binomial":
-        return binomial_seeds_for_power(part.effect, float(part.b), alpha)
+        return binomial_seeds_for_power(part.effect, part.b_mean, alpha)
     if part.test.startswith("Fisher"):
         return fisher_seeds_for_power(part.diverged_a / part.n_a, part.diverged_b / part.n_b, alpha)
-    if not (np.isfinite(part.se) and np.isfinite(part.df)):
+    if not np.isfinite(part.sd):
         return None
-    n = part.df + 1 if part.test in ("one-sample t",) or part.paired else min(part.n_a - part.diverged_a,
-                                                                                part.n_b - part.diverged_b)
-    sd = part.se * math.sqrt(n) if (part.paired or part.test == "one-sample t") else part.se * math.sqrt(n / 2)
-    limits = (0.0,) if part.test == "one-sample t" else thresholds(part.direction, part.scale, part.sesoi)
+    one_sample = part.test == "one-sample t"  # its center is already measured from its threshold
+    limits = (0.0,) if one_sample else thresholds(part.direction, part.scale, part.sesoi)
     gap = min(abs(part.center - t) for t in limits)
-    return seeds_for_power(sd, gap, part.paired or part.test == "one-sample t", False, alpha, most=1000)
+    return seeds_for_power(part.sd, gap, part.paired or one_sample, False, alpha, most=1000)
 
 
 def outcome_of(p_support: float, p_contradict: float, alpha: float = ALPHA) -> str:
@@ -417,7 +410,7 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
     common = fa.index.intersection(fb.index)
     paired = not (_is_unpaired(sa) or _is_unpaired(sb)) and len(common) >= 2 and len(common) >= min(len(fa), len(fb))
     limits = thresholds(direction, scale, sesoi)
-    center = se = df = float("nan")
+    center = se = df = sd = float("nan")
     if paired:
         xa, xb = transform(fa.loc[common]), transform(fb.loc[common])
     else:
@@ -431,14 +424,12 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
         test = f"{'paired' if paired else 'Welch'} t ({'log ratio' if scale == 'ratio' else 'difference'})"
         sd = float((xa - xb).std(ddof=1)) if paired else float(math.sqrt((xa.var(ddof=1) + xb.var(ddof=1)) / 2))
         power_n = seeds_for_power(sd, abs(limits[-1]), paired, direction == "similar")
-        gap = min(abs(center - t) for t in limits)  # how far the observed effect lies from the nearest threshold
-        resolve_n = seeds_for_power(sd, gap, paired, False, most=1000)
     else:
         p_s = p_c = 1.0
         paired = False
         effect, low, high = newcombe_interval(da, len(sa), db, len(sb))
         test = "Fisher exact (diverged runs)"
-        power_n = resolve_n = fisher_seeds_for_power(da / len(sa), db / len(sb))
+        power_n = fisher_seeds_for_power(da / len(sa), db / len(sb))
     pf_s = pf_c = 1.0
     if da or db:
         a_worse, b_worse = fisher_pvalues(da, len(sa), db, len(sb))
@@ -454,10 +445,11 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
             p_s, p_c = min(1.0, 2 * min(p_s, pf_s)), min(1.0, 2 * min(p_c, pf_c))
         else:
             p_s, p_c = pf_s, pf_c
-    return Comparison(a, b, metric, direction, scale if metric_ok else "divergence rate difference", test, paired,
+    part = Comparison(a, b, metric, direction, scale if metric_ok else "divergence rate difference", test, paired,
                       mean(fa) if len(fa) else float("nan"), mean(fb) if len(fb) else float("nan"),
                       len(sa), len(sb), da, db, float(effect), float(low), float(high), float(sesoi),
-                      float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, resolve_n, center, se, df, pf_s, pf_c)
+                      float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, None, center, se, df, sd, pf_s, pf_c)
+    return replace(part, seeds_to_resolve=seeds_to_resolve(part))
 
 
 def estimate(what: str, values, direction: str, threshold: float, sesoi: float = 0.0) -> Comparison:
@@ -479,10 +471,10 @@ def estimate(what: str, values, direction: str, threshold: float, sesoi: float =
     p_s, p_c = t_pvalues(direction, center, se, df, (shifted,))
     sd = float(finite.std(ddof=1))
     power_n = seeds_for_power(sd, sesoi, True, False) if sesoi > 0 else None
-    resolve_n = seeds_for_power(sd, abs(center - shifted), True, False, most=1000)
-    return Comparison(what, f"{threshold:g}", what, direction, "difference", "one-sample t", False, center, threshold,
+    part = Comparison(what, f"{threshold:g}", what, direction, "difference", "one-sample t", False, center, threshold,
                       len(s), 0, len(s) - n, 0, center, center - half, center + half, float(sesoi), p_s, p_c,
-                      outcome_of(p_s, p_c), power_n, resolve_n, center - shifted, se, df)
+                      outcome_of(p_s, p_c), power_n, None, center - shifted, se, df, sd)
+    return replace(part, seeds_to_resolve=seeds_to_resolve(part))
 
 
 def proportion(what: str, outcomes, direction: str, threshold: float) -> Comparison:
@@ -503,9 +495,10 @@ def proportion(what: str, outcomes, direction: str, threshold: float) -> Compari
     below = float(stats.binomtest(k, n, threshold, alternative="less").pvalue)
     p_s, p_c = (below, above) if direction == "less" else (above, below)
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="exact")
-    need = binomial_seeds_for_power(k / n, threshold)
-    return Comparison(what, f"{threshold:g}", what, direction, "share", "exact binomial", False, k / n, threshold,
-                      n, 0, 0, 0, k / n, float(ci.low), float(ci.high), 0.0, p_s, p_c, outcome_of(p_s, p_c), need, need)
+    part = Comparison(what, f"{threshold:g}", what, direction, "share", "exact binomial", False, k / n, threshold,
+                      n, 0, 0, 0, k / n, float(ci.low), float(ci.high), 0.0, p_s, p_c, outcome_of(p_s, p_c), None)
+    need = seeds_to_resolve(part)
+    return replace(part, seeds_for_power=need, seeds_to_resolve=need)
 
 
 def omnibus(what: str, table: pd.DataFrame) -> Comparison:
