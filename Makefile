@@ -11,6 +11,7 @@ CHAPTER ?=
 PROFILE ?= quick
 DEVICE ?= auto
 DATASETS ?= mnist fashion-mnist digits
+FALLBACK ?= none
 
 .PHONY: help env data browser lint test book run plan bench clean
 
@@ -44,8 +45,8 @@ lint: $(ENV_STAMP)  ## ruff over the package, the tests and the chapters' code (
 test: $(ENV_STAMP) data browser lint  ## lint, then every test: package, engine, chapters (quick profile) and the book
 	$(PY) -m pytest
 
-book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are errors)
-	$(PY) -m optim.book build
+book: $(ENV_STAMP) data  ## build the HTML book into _build/html (warnings are errors; incomplete stored results stop it unless FALLBACK=quick)
+	$(PY) -m optim.book build --fallback $(FALLBACK)
 
 run: $(ENV_STAMP)  ## execute one chapter (fetching only the datasets it uses): make run CHAPTER=adam PROFILE=full DEVICE=cuda
 	$(PY) -m optim.book run $(CHAPTER) --profile $(PROFILE) --device $(DEVICE)

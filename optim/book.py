@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from . import mode
 from .atomic import write_json_atomic
 from .layout import CLAIMS, DEVICES, PROFILES, ROOT
 
@@ -252,7 +252,7 @@ def claims(chapter: str, rows: list[dict], profile: str):
                 raise ValueError(f"claims row {row['claim']!r}: its verdict does not follow from its comparisons")
         elif row["verdict"] != "not testable at this scale":
             raise ValueError(f"claims row {row['claim']!r} has no comparisons: only 'not testable at this scale' may")
-    if not os.environ.get("OPTIM_PLAN_FILE"):  # a plan's placeholder numbers are not the chapter's claims
+    if mode.plan_file() is None:  # a plan's placeholder numbers are not the chapter's claims
         write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     _glue_at_a_glance(chapter, rows, profile)
     table = pd.DataFrame({"claim": [r["claim"] for r in rows], "plan": [plan_text(r["plan"]) for r in rows],

@@ -16,13 +16,10 @@ committed results.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
-from .atomic import write_json_atomic
+from .sidefile import mapping_of, numbers, read_table, update_table
 from .spec import RunSpec
 
 RTOL = 1e-6
@@ -46,11 +43,17 @@ def canary_values(spec: RunSpec) -> list[float]:
     return [float(v) for v in result["steps"]["train_loss"]] + [last["test_loss"], last.get("test_acc", math.nan)]
 
 
+TABLE = mapping_of(numbers, "lists of canary values")
+
+
+def _fix(path: Path) -> str:
+    return (f"restore it from git (git checkout -- {path}), or for a merge conflict keep one side of each "
+            "disagreeing entry; it vouches for stored results and is never rewritten from nothing")
+
+
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    """One canary table (``{canary key: values}``); a conflicted one merged, a damaged one an error."""
+    return read_table(path, "canary table", TABLE, _fix(path)) or {}
 
 
 def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float] | None:
@@ -62,25 +65,6 @@ def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float]
     return None
 
 
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for ``path`` (a lock file beside it) across processes, so that
-    read-modify-write updates of one table take turns and none is lost (no-op without POSIX
-    ``fcntl``). Here, not in :mod:`optim.atomic`: that module is fingerprinted code."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _known_or_computed(spec: RunSpec, fingerprint: str, look_in: list[Path], write_to: Path) -> list[float]:
     """The canary of ``spec`` under ``fingerprint`` from ``look_in``, else computed and kept in ``write_to``."""
     known = _lookup(spec, fingerprint, look_in)
@@ -88,15 +72,17 @@ def _known_or_computed(spec: RunSpec, fingerprint: str, look_in: list[Path], wri
         return known
     values = canary_values(spec)
     path = write_to / f"{fingerprint}.json"
-    with _exclusive(path):  # chapters rendered side by side may add canaries to one table
-        table = _read(path)
-        table[canary_spec(spec).key()] = values
-        write_json_atomic(path, table, sort_keys=True)
+    update_table(path, "canary table", TABLE, _fix(path), lambda table: table.__setitem__(canary_spec(spec).key(), values))
     return values
 
 
 def record(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]:
-    """Make sure the canary of ``spec`` under code ``fingerprint`` is recorded beside the results."""
+    """Make sure the canary of ``spec`` under code ``fingerprint`` is recorded beside the results.
+
+    The runner calls it before it stores a full result (a kill in between leaves a canary
+    with no result, which costs nothing, never a result that nothing vouches for) and when it
+    reads a full result of the current code whose canary is missing (one stored by a version
+    that recorded the canary second, killed in between)."""
     folder = Path(results_root) / "canaries"
     return _known_or_computed(spec, fingerprint, [folder], folder)
 

@@ -1,12 +1,16 @@
 """Where missing runs are trained: in parallel worker processes on the CPU, in-process on a GPU.
 
-On a CPU the runs of one ``run_many`` call go to joblib's process pool (loky: workers are
+On a CPU the runs of one ``run_many`` call go to a pool of worker processes (loky: workers are
 reused from call to call, so a chapter pays their start-up once; callables defined in a
 notebook or ``__main__`` travel by value, so an optimizer registered in a notebook cell
 trains in the workers too). Each run uses ``threads_per_run()`` threads — fixed, not
 derived from how many runs happen to be missing, so a spec gives the same numbers whether it
 trains alone or beside others — and ``workers()`` runs go at once so the total does not
 oversubscribe the cores. On CUDA the runs go one after another in this process.
+
+A run that fails fails alone: an exception is reported with its spec after the other runs
+are stored (:class:`RunFailed`), and a worker process that dies — the out-of-memory killer's
+SIGKILL — costs its own run only (see :func:`_results`).
 
 ``OPTIM_THREADS_PER_RUN`` (default 1) and ``OPTIM_WORKERS`` (default: cores // threads)
 override the choice. ``OPTIM_EXECUTOR=ray`` sends the runs to a Ray cluster instead
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,8 +153,10 @@ def execute(specs: list[RunSpec], on_result: Callable[[int, dict], None], progre
         parallel = len(specs) > 1 and workers(len(specs)) > 1 and \
             all(spec.device == "cpu" or (spec.device == "auto" and not torch.cuda.is_available()) for spec in specs)
         finished = _results(specs, threads, parallel)
-    if progress is None and os.environ.get("OPTIM_PROGRESS") == "1":  # set by `optim.book run`
-        progress = True
+    if progress is None:
+        from . import mode
+
+        progress = mode.progress()  # set by `optim.book run`
     bar = tqdm(total=len(specs), desc="runs", unit="run", disable=None if progress is None else not progress)
     try:
         for i, (result, error) in finished:
@@ -166,17 +173,68 @@ def execute(specs: list[RunSpec], on_result: Callable[[int, dict], None], progre
 
 
 def _results(specs: list[RunSpec], threads: int, parallel: bool) -> Iterator[tuple[int, tuple]]:
+    """(index, (result, error)) of every spec, as each finishes: in this process, or in a pool
+    of worker processes. A worker that dies (killed by the out-of-memory killer, a crash in
+    native code) takes down the pool, and loky stops every run in it; the runs already
+    finished have been yielded (so stored), the ones not started go on in a new pool, and each
+    run that was in progress is tried once more alone — a second death alone is that run's
+    failure, named with its cause; the runs beside it finish."""
     if not parallel:
         for i, spec in enumerate(specs):
             yield i, _train_guarded(spec, threads)
         return
-    from joblib import Parallel, delayed, parallel_config
+    entries = {spec.optimizer: registry.entry(spec.optimizer) for spec in specs}
+    with tempfile.TemporaryDirectory(prefix="optim-started-") as marks:
+        todo = list(range(len(specs)))
+        while todo:
+            death = yield from _pool_round(specs, todo, workers(len(todo)), threads, entries, Path(marks))
+            if death is None:
+                return
+            cause, in_progress, todo = death
+            for i in in_progress:
+                again = yield from _pool_round(specs, [i], 1, threads, entries, Path(marks))
+                if again is not None:
+                    yield i, (None, f"its worker process died twice, beside other runs and then alone ({again[0]}); "
+                                    "the out-of-memory killer sends SIGKILL: give it more memory, or train fewer "
+                                    "runs at once (OPTIM_WORKERS)")
 
-    n = workers(len(specs))
-    with parallel_config(backend="loky", inner_max_num_threads=threads):
-        tasks = (delayed(_indexed)(i, spec, registry.entry(spec.optimizer), threads) for i, spec in enumerate(specs))
-        yield from Parallel(n_jobs=n, return_as="generator_unordered")(tasks)
+
+def _pool_round(specs: list[RunSpec], indices: list[int], n: int, threads: int, entries: dict,
+                marks: Path) -> Iterator[tuple[int, tuple]]:
+    """Train ``indices`` in a pool of ``n`` workers, yielding each outcome as it arrives; return
+    None, or after a worker died: (its cause, the runs in progress then, the runs not started)."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky import get_reusable_executor
+
+    env = {var: str(threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    pool = get_reusable_executor(max_workers=n, timeout=300, env=env)
+    futures = {pool.submit(_indexed, i, specs[i], entries[specs[i].optimizer], threads, marks): i for i in indices}
+    finished, cause = set(), None
+    for future in as_completed(futures):
+        try:
+            i, outcome = future.result()
+        except BrokenProcessPool as error:  # loky's TerminatedWorkerError: the pool is gone
+            cause = cause or _death_cause(error)
+            continue
+        finished.add(i)
+        yield i, outcome
+    if cause is None:
+        return None
+    left = [i for i in indices if i not in finished]
+    started = [i for i in left if (marks / str(i)).exists()]
+    return cause, started, [i for i in left if i not in started]
 
 
-def _indexed(i: int, spec: RunSpec, entry: registry.Entry, threads: int) -> tuple[int, tuple]:
+def _death_cause(error: BaseException) -> str:
+    """How loky says a worker ended: 'exit code SIGKILL(-9)', say."""
+    import re
+
+    codes = re.search(r"exit codes of the workers are \{([^}]*)\}", str(error))
+    return f"exit code {codes.group(1)}" if codes else f"{type(error).__name__}: {error}".split("\n")[0]
+
+
+def _indexed(i: int, spec: RunSpec, entry: registry.Entry, threads: int, marks: Path) -> tuple[int, tuple]:
+    (marks / str(i)).touch()  # in progress: a worker death now may be this run's doing
     return i, _train_in_worker(spec, entry, threads)

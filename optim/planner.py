@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .atomic import write_json_atomic
 from .data import info
 from .layout import ROOT
+from .sidefile import mapping_of, number_record, read_table, update_table
 from .spec import RunSpec
 
 THROUGHPUT_FILE = ROOT / "data" / "results" / "plan" / "throughput.json"
@@ -98,8 +98,7 @@ def throughput(spec: RunSpec, refresh: bool = False) -> dict[str, float]:
     executor's thread count per run and its number of workers busy at once."""
     from .executor import max_workers, threads_per_run
 
-    table = _read()
-    here = table.setdefault(machine(), {})
+    here = _read().get(machine(), {})
     key = config_key(spec)
     if key in here and not refresh:
         return here[key]
@@ -111,18 +110,24 @@ def throughput(spec: RunSpec, refresh: bool = False) -> dict[str, float]:
         rates = Parallel(n_jobs=n, backend="loky")(delayed(_measure_one)(probe, threads_per_run()) for _ in range(n))
     else:
         rates = [_measure_one(probe, threads_per_run())]
-    here[key] = {k: sum(r[k] for r in rates) / len(rates) for k in rates[0]} | {"workers": n}
-    write_json_atomic(THROUGHPUT_FILE, table, sort_keys=True)
-    return here[key]
+    measured = {k: sum(r[k] for r in rates) / len(rates) for k in rates[0]} | {"workers": n}
+    update_table(THROUGHPUT_FILE, "throughput table", TABLE, _fix(),
+                 lambda table: table.setdefault(machine(), {}).__setitem__(key, measured), keep_ours=True)
+    return measured
+
+
+TABLE = mapping_of(mapping_of(number_record, "measured rates"), "machines' measurements")
+
+
+def _fix() -> str:
+    return (f"restore it from git (git checkout -- {THROUGHPUT_FILE}), or delete it: the planner measures "
+            "this machine again (other machines' measurements are then gone)")
 
 
 def _read() -> dict:
-    import json
-
-    try:
-        return json.loads(THROUGHPUT_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
+    """Every machine's measurements (``{machine: {configuration: rates}}``); a conflicted file
+    merged (where both sides measured one configuration on one machine, ours is kept)."""
+    return read_table(THROUGHPUT_FILE, "throughput table", TABLE, _fix(), keep_ours=True) or {}
 
 
 def run_seconds(spec: RunSpec, rates: dict[str, float]) -> float:

@@ -10,10 +10,8 @@ and their estimated cost (:mod:`optim.planner`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from . import mode, sidefile
 from .atomic import write_json_atomic
 from .layout import BUILD, CLAIMS, DEVICES, PROFILES, ROOT
 
@@ -47,48 +46,58 @@ def chapters() -> list[str]:
     return [Path(e).stem for e in entries if (ROOT / f"{e}.ipynb").exists()]
 
 
-def _results_root() -> Path:
-    from .runner import RESULTS
-
-    return RESULTS
-
-
 def manifest_path(chapter: str) -> Path:
-    return _results_root() / "manifests" / f"{chapter}.json"
+    return mode.results_root() / "manifests" / f"{chapter}.json"
 
 
-def stored_profile(chapter: str) -> str:
-    """'full' when the chapter's manifest lists its full-profile runs and all are stored, else 'quick'."""
-    try:
-        keys = json.loads(manifest_path(chapter).read_text())["keys"]
-    except (OSError, ValueError, KeyError):
+def _manifest_shape(value) -> str | None:
+    if not isinstance(value, dict) or not isinstance(value.get("keys"), list) \
+            or not all(isinstance(k, str) for k in value["keys"]):
+        return 'expected {"chapter": ..., "keys": [the keys of its full-profile runs]}'
+    return None
+
+
+def manifest_keys(chapter: str) -> list[str] | None:
+    """The keys a chapter's manifest lists (None: no manifest); a damaged one is an error."""
+    path = manifest_path(chapter)
+    fix = (f"restore it from git (git checkout -- {path}), or write it again with "
+           f"make run CHAPTER={chapter} PROFILE=full")
+    manifest = sidefile.read_table(path, "manifest", _manifest_shape, fix, union_lists=True)
+    return None if manifest is None else manifest["keys"]
+
+
+class IncompleteResults(RuntimeError):
+    """A chapter's manifest lists full-profile results that are not stored."""
+
+
+def stored_profile(chapter: str, fallback: bool = False) -> str:
+    """'full' when the chapter's manifest lists its full-profile runs and all are stored;
+    'quick' for a chapter with no manifest (its full profile was never computed).
+
+    A manifest whose results are not all stored raises :class:`IncompleteResults`, naming the
+    missing runs and how to get them — a build never drops a chapter to the quick profile
+    without a word — unless ``fallback``, which then gives 'quick'."""
+    keys = manifest_keys(chapter)
+    if not keys:
         return "quick"
-    full = _results_root() / "full"
-    return "full" if keys and all((full / f"{k}.json.gz").exists() for k in keys) else "quick"
+    full = mode.results_root() / "full"
+    missing = [k for k in keys if not (full / f"{k}.json.gz").exists()]
+    if not missing:
+        return "full"
+    if fallback:
+        return "quick"
+    raise IncompleteResults(
+        f"chapter {chapter!r}: {len(missing)} of the {len(keys)} full-profile results its manifest lists are not "
+        f"stored in {full} (first: {missing[0]}); see which with make plan CHAPTER={chapter}, compute them with "
+        f"make run CHAPTER={chapter} PROFILE=full, or build from the quick profile with make book FALLBACK=quick")
 
 
 def write_manifest(chapter: str, keys: list[str]) -> Path:
     """List the keys of a chapter's full-profile runs, once they are all stored: builds then
     render the chapter from them (and only then)."""
-    return write_json_atomic(manifest_path(chapter), {"chapter": chapter, "keys": sorted(set(keys))})
-
-
-@contextlib.contextmanager
-def _environment(**values: str | None):
-    """Set (or, with None, unset) environment variables for a papermill kernel started inside."""
-    def apply(settings: dict[str, str | None]) -> None:
-        for k, v in settings.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-    before = {k: os.environ.get(k) for k in values}
-    try:
-        apply(values)
-        yield
-    finally:
-        apply(before)
+    path = manifest_path(chapter)
+    with sidefile.locked(path.parent):
+        return write_json_atomic(path, {"chapter": chapter, "keys": sorted(set(keys))})
 
 
 def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | None = None,
@@ -125,8 +134,7 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
     target = out_dir / source.name
     with tempfile.TemporaryDirectory() as tmp:
         requests = Path(tmp) / "requests.jsonl"
-        with _environment(OPTIM_RENDER_ONLY="1" if render_only else None, OPTIM_REQUEST_LOG=str(requests),
-                          OPTIM_PLAN_FILE=None, OPTIM_PROGRESS="1" if log else None):
+        with mode.kernel_environment(render_only=render_only, request_log=requests, progress=log):
             # log: the cells' own output (the runs' progress bars) streams to this terminal
             streams = dict(stdout_file=sys.stdout, stderr_file=sys.stderr) if log else {}
             papermill.execute_notebook(str(source), str(target), parameters=extra | dict(profile=profile, device=device),
@@ -181,7 +189,7 @@ def plan_notebook(path: Path, profile: str = "full"):
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
         records, out = Path(tmp) / "plan.jsonl", Path(tmp) / "out.ipynb"
-        with _environment(OPTIM_PLAN_FILE=str(records), OPTIM_REQUEST_LOG=None, OPTIM_RENDER_ONLY=None):
+        with mode.kernel_environment(plan_file=records):
             try:
                 papermill.execute_notebook(str(path), str(out), parameters=dict(profile=profile, device="auto"),
                                            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
@@ -239,8 +247,14 @@ def render_stored(names: list[str], out_dir: Path, workers: int | None = None):
             yield chapter, seconds
 
 
-def build(strict: bool = True) -> int:
-    """Execute every chapter into ``_build/src`` and build the HTML book from it."""
+def build(strict: bool = True, fallback: bool = False) -> int:
+    """Execute every chapter into ``_build/src`` and build the HTML book from it.
+
+    A chapter renders from its stored full results where its manifest lists them, and trains
+    its quick profile where it has none; one whose listed results are incomplete stops the
+    build before anything runs (:func:`stored_profile`), unless ``fallback``."""
+    names = chapters()
+    stored = [c for c in names if stored_profile(c, fallback) == "full"]  # an incomplete one stops here
     src = BUILD / "src"
     # Always a fresh Sphinx build: its pickled environment from an earlier build does not
     # match the regenerated sources and turns a second build into warnings.
@@ -253,8 +267,6 @@ def build(strict: bool = True) -> int:
     shutil.copytree(ROOT / "chapters", src / "chapters",
                     ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
     started = time.perf_counter()
-    names = chapters()
-    stored = [c for c in names if stored_profile(c) == "full"]
     # chapters with stored full results render from them, side by side, and never train; then
     # the others train their quick profile one at a time (their runs use every core), in the
     # book's order: the scoreboard, a quick page, comes after every chapter it collects
@@ -282,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m optim.book", description="Build or run the book.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="execute every chapter and build the HTML book")
+    builder = sub.add_parser("build", help="execute every chapter and build the HTML book")
+    builder.add_argument("--fallback", choices=["none", "quick"], default="none",
+                         help="what a chapter whose stored full results are incomplete gets (default: the build stops)")
     planner = sub.add_parser("plan", help="list each chapter's runs (stored, missing, stale) and the time they need")
     planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
     planner.add_argument("--profile", default="full", choices=PROFILES)
@@ -294,7 +308,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="set another name of the chapter's parameters cell (VALUE read as YAML)")
     args = parser.parse_args(argv)
     if args.command == "build":
-        return build()
+        try:
+            return build(fallback=args.fallback == "quick")
+        except (IncompleteResults, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.command == "plan":
         from .planner import render
 

@@ -18,10 +18,10 @@ When the code behind a stored result has changed since (its fingerprint differs)
   that CPU's rounding (:func:`optim.canary.computed_elsewhere`): such a result is
   **unverified** — used, not recomputed, and counted in the header.
 
-Environment switches, set by :mod:`optim.book`: ``OPTIM_RENDER_ONLY=1`` (never train:
-a missing result is an error, a stale one is used and counted), ``OPTIM_PLAN_FILE=<path>``
-(train nothing: record every requested run and its status there and return placeholders),
-``OPTIM_REQUEST_LOG=<path>`` (append the keys of every requested run: the chapter manifest).
+The build's mode (:mod:`optim.mode`, set by :mod:`optim.book`): render only (never train: a
+missing result is an error, a stale one is used and counted), plan (train nothing: record
+every requested run and its status and return placeholders) and the request log (the keys of
+every requested run: the chapter manifest).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
@@ -41,11 +42,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import registry
+from . import mode, registry
 from .cache import RunCache
 from .data import info
 from .executor import execute
-from .layout import PROFILES, RESULTS
+from .layout import PROFILES
 from .models import model_source_file
 from .spec import RunSpec
 
@@ -139,7 +140,7 @@ def select(table: Mapping[str, Any], profile: str) -> Any:
 def results_dir(profile: str, root: Path | None = None) -> Path:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", str(profile)):
         raise ValueError(f"profile={profile!r} is invalid: expected a lowercase name such as 'quick' or 'full'")
-    return (Path(root) if root is not None else RESULTS) / profile
+    return (Path(root) if root is not None else mode.results_root()) / profile
 
 
 def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], Path]:
@@ -151,6 +152,7 @@ def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], 
     for spec in specs:
         if not isinstance(spec, RunSpec):
             raise TypeError(f"run_many expects RunSpec objects, got {type(spec).__name__}")
+        check_trainable(spec)
     from .executor import executor_name
     from .training import resolve_device
 
@@ -158,6 +160,39 @@ def _check_run_request(specs: list, profile: str, root) -> tuple[list[RunSpec], 
         for device in sorted({spec.device for spec in specs}):
             resolve_device(device)  # 'cuda' without CUDA fails here, not after other runs
     return specs, results_dir(profile, None if root is None else Path(root))
+
+
+MAX_SEED = 2**63 - 3  # the run seeds torch generators with seed, seed + 1 and seed + 2
+
+
+def check_trainable(spec: RunSpec) -> None:
+    """What :meth:`RunSpec.validate` cannot see alone, checked before any run is dispatched:
+    the seed's range, the image counts against the dataset's splits, and the schedule's
+    arguments (the schedule is built once on a stand-in optimizer). One-line ``ValueError``s."""
+    import torch
+
+    from .training import _make_schedule
+
+    if spec.seed > MAX_SEED:
+        raise ValueError(f"RunSpec seed={spec.seed!r} is invalid: expected an integer in [0, {MAX_SEED}]")
+    meta = info(spec.dataset)
+    for name, size in (("n_train", meta.train_size), ("n_test", meta.test_size)):
+        value = getattr(spec, name)
+        if value is not None and value > size:
+            raise ValueError(f"RunSpec {name}={value!r} is invalid: {spec.dataset} has {size} "
+                             f"{name[2:]} images (expected None or at most {size})")
+    if spec.schedule is None:
+        return
+    stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    try:
+        _make_schedule(spec, stand_in, steps_per_epoch(spec))
+    except (TypeError, ValueError) as error:
+        from .schedules import SCHEDULES
+
+        names = [n for n in inspect.signature(SCHEDULES[spec.schedule]).parameters
+                 if n not in ("optimizer", "steps_per_epoch")]
+        raise ValueError(f"RunSpec schedule_args={dict(spec.schedule_args)!r} are invalid for schedule "
+                         f"{spec.schedule!r}: {error} (its arguments: {', '.join(names) or 'none'})") from None
 
 
 def thin_steps(steps: dict[str, list], max_points: int = MAX_STEP_POINTS) -> dict[str, list]:
@@ -214,26 +249,51 @@ def _log_failing_cells() -> None:
         return
 
     def after(result) -> None:
-        if os.environ.get("OPTIM_PLAN_FILE") and (result.error_in_exec or result.error_before_exec):
-            _append_jsonl(os.environ["OPTIM_PLAN_FILE"], [{"failed_cell": result.execution_count}])
+        plan_file = mode.plan_file()
+        if plan_file and (result.error_in_exec or result.error_before_exec):
+            _append_jsonl(plan_file, [{"failed_cell": result.execution_count}])
 
     shell.events.register("post_run_cell", after)
     shell._optim_plan_hook = True
 
 
-def _append_jsonl(path: str, records: list[dict]) -> None:
+def _append_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
     with open(path, "a") as f:
         for record in records:
             f.write(json.dumps(record, default=str) + "\n")
 
 
+def _read(cache: RunCache, key: str, spec: RunSpec) -> dict | None:
+    """The stored result of ``spec`` (key ``key``), or None. A file whose recorded key or spec is
+    another run's — copied or renamed into place — is set aside with a warning, never used."""
+    result = cache.get(key)
+    if result is None or "spec" not in result:  # a computation's record (see ``computed``) has no spec
+        return result
+    try:
+        recorded = RunSpec.from_stored(result["spec"]).key()
+    except (TypeError, ValueError, KeyError) as error:
+        recorded = f"unreadable ({type(error).__name__}: {error})"
+    if result.get("key", key) == key and recorded == key:
+        return result
+    kept = cache.quarantine(key)
+    print(f"warning: stored result {cache.path(key).name} holds another run (its recorded key "
+          f"{result.get('key')!r}, its spec's key {recorded!r}); set aside as {kept.name if kept else '?'}, "
+          "and the run will be recomputed", file=sys.stderr)
+    return None
+
+
 def _status(result: dict | None, spec: RunSpec, current: str, profile: str, root: Path) -> str:
     """'stored', 'missing', 'stale' or 'unverified' for a stored ``result`` of ``spec`` (see the
-    module docstring)."""
+    module docstring). A full result of the current code whose canary was never recorded (a
+    kill between storing and recording, in versions that stored first) gets it recorded here."""
     if result is None:
         return "missing"
     stored = result.get("provenance", {}).get("fingerprint")
     if stored == current:
+        if profile == "full" and mode.plan_file() is None:
+            from .canary import record
+
+            record(spec, current, root)
         return "stored"
     if profile != "full" or stored is None:
         return "stale"
@@ -264,17 +324,17 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
     for key, spec in zip(keys, specs):
         first.setdefault(key, spec)  # the first spec of each key, in the order requested
     prints = {k: fingerprint(spec) for k, spec in first.items()}
-    found: dict[str, dict | None] = {k: cache.get(k) for k in first}
+    found: dict[str, dict | None] = {k: _read(cache, k, first[k]) for k in first}
     status = {k: _status(found[k], first[k], prints[k], profile, base) for k in first}
-    if os.environ.get("OPTIM_REQUEST_LOG"):
-        _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": k, "profile": profile} for k in first])
-    if os.environ.get("OPTIM_PLAN_FILE"):
+    if requests := mode.request_log():
+        _append_jsonl(requests, [{"key": k, "profile": profile} for k in first])
+    if plan_file := mode.plan_file():
         _log_failing_cells()
-        _append_jsonl(os.environ["OPTIM_PLAN_FILE"], [dict(key=k, profile=profile, status=status[k],
+        _append_jsonl(plan_file, [dict(key=k, profile=profile, status=status[k],
                                                            spec=first[k].to_dict()) for k in first])
         return [dict(found[k] if status[k] != "missing" else placeholder(spec), spec=spec.to_dict(), key=k,
                      status=status[k]) for k, spec in zip(keys, specs)]
-    render_only = os.environ.get("OPTIM_RENDER_ONLY") == "1"
+    render_only = mode.render_only()
     todo = [k for k in first if status[k] == "missing" or (status[k] == "stale" and not render_only)]
     if todo and render_only:
         raise ValueError(f"{len(todo)} {profile}-profile run(s) are not stored and this is a render-only "
@@ -297,12 +357,11 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
         if host_cpu and result["provenance"].get("device_type") == "cpu":
             result["provenance"]["cpu"] = host_cpu
         if profile == "full":
-            result["steps"] = thin_steps(result["steps"])
-        cache.put(key, result)
-        if profile == "full":
             from .canary import record
 
-            record(first[key], prints[key], base)
+            result["steps"] = thin_steps(result["steps"])
+            record(first[key], prints[key], base)  # first: a stored full result always has its canary
+        cache.put(key, result)
         found[key], status[key] = result, "stored"
 
     if todo:
@@ -325,8 +384,15 @@ def hardware(provenance: dict) -> str:
     return device
 
 
+# The measured columns every tidy table has (NaN where a run logged nothing), besides the spec's
+# fields, ``hp_<name>`` per hyperparameter, and the run's key, divergence, hardware and wall time.
+COLUMNS = {"epoch": ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "time"),
+           "step": ("step", "epoch", "train_loss", "lr")}
+
+
 def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
-    """One row per run × epoch (``level="epoch"``) or per logged step (``"step"``)."""
+    """One row per run × epoch (``level="epoch"``) or per logged step (``"step"``); the
+    columns of :data:`COLUMNS` are always there."""
     if level not in ("epoch", "step"):
         raise ValueError(f"level={level!r} is invalid: expected 'epoch' or 'step'")
     frames = []
@@ -338,10 +404,13 @@ def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
                     device_name=r["provenance"]["device"], hardware=hardware(r["provenance"]),
                     wall_time=r["wall_time"])
         rows = pd.DataFrame(r["epochs"] if level == "epoch" else r["steps"])
+        if rows.empty:  # it diverged before its first log: one row of NaN measurements
+            rows = pd.DataFrame([dict.fromkeys(COLUMNS[level], math.nan)])
+        for column in COLUMNS[level]:
+            if column not in rows:
+                rows[column] = math.nan
         for k, v in meta.items():
             rows[k] = [v] * len(rows)
-        if rows.empty:
-            rows = pd.DataFrame([meta])
         frames.append(rows)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     frame.attrs["compute_seconds"] = float(sum(r["wall_time"] for r in results))
@@ -401,17 +470,17 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     not spend minutes recomputing), which use it and count it as stale (``computed.stale``);
     a computation that is not stored at all is computed, in a plan too (the chapter needs its
     value to go on). The key goes into the chapter's manifest like a run's."""
-    base = Path(root) if root is not None else RESULTS
+    base = Path(root) if root is not None else mode.results_root()
     folder = results_dir(profile, base)
     payload = json.dumps({"computation": name, "params": params}, sort_keys=True, default=str)
     key = "computed-" + hashlib.sha256(payload.encode()).hexdigest()[:24]
     current = _computation_fingerprint()
     cache = RunCache(folder)
     stored = cache.get(key)
-    if os.environ.get("OPTIM_REQUEST_LOG"):
-        _append_jsonl(os.environ["OPTIM_REQUEST_LOG"], [{"key": key, "profile": profile}])
-    render_only = os.environ.get("OPTIM_RENDER_ONLY") == "1"
-    planning = bool(os.environ.get("OPTIM_PLAN_FILE"))
+    if requests := mode.request_log():
+        _append_jsonl(requests, [{"key": key, "profile": profile}])
+    render_only = mode.render_only()
+    planning = mode.plan_file() is not None
     if stored is not None and (stored["fingerprint"] == current or render_only or planning):
         if stored["fingerprint"] != current:
             computed.stale += 1

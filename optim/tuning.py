@@ -70,9 +70,10 @@ def _record_edges(edges: pd.DataFrame, label: str, vary: str, widened: int, fina
     still there after widening (``final``), or not yet known because the selection runs are
     missing (then the plan cannot count the widening runs)."""
     import json
-    import os
 
-    path = os.environ.get("OPTIM_PLAN_FILE")
+    from . import mode
+
+    path = mode.plan_file()
     if not path or edges.empty:
         return
     with open(path, "a") as f:

@@ -109,3 +109,38 @@ def test_an_interrupted_call_resumes_with_only_the_missing_runs(tmp_path, monkey
     monkeypatch.setenv("OPTIM_WORKERS", "1")
     runner.run_many(specs[:1] + specs[1:2], root=tmp_path, progress=False)
     assert trained == [specs[1]]
+
+
+def _killer(marker: Path | None):
+    """An optimizer whose first step SIGKILLs its own process, as the out-of-memory killer would:
+    on every attempt, or (``marker``) only on the first one, which leaves the marker behind."""
+    import torch
+
+    class Killer(torch.optim.SGD):
+        def step(self, closure=None):
+            if marker is None or not marker.exists():
+                if marker is not None:
+                    marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().step(closure)
+
+    return Killer
+
+
+@pytest.mark.parametrize("dies", ["once", "always"])
+def test_a_killed_worker_costs_only_its_own_run(tmp_path, monkeypatch, dies):
+    from optim import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the registration ends with the test
+    registry.register("killer", _killer(tmp_path / "killed-once" if dies == "once" else None))
+    monkeypatch.setenv("OPTIM_WORKERS", "2")
+    healthy = [RunSpec("logreg", optimizer="adam", seed=s, **TINY) for s in range(3)]
+    doomed = RunSpec("logreg", optimizer="killer", hparams=dict(lr=0.1), **TINY)
+    if dies == "once":  # retried alone, it finishes: nothing is lost, nothing is raised
+        runner.run_many([healthy[0], doomed, *healthy[1:]], root=tmp_path, progress=False)
+        assert len(list((tmp_path / "quick").glob("*.json.gz"))) == 4
+        return
+    with pytest.raises(executor.RunFailed, match="1 run\\(s\\) failed; first: RunSpec\\(.*optimizer='killer'") as info:
+        runner.run_many([healthy[0], doomed, *healthy[1:]], root=tmp_path, progress=False)
+    assert "worker process died twice" in str(info.value) and "SIGKILL" in str(info.value)
+    assert len(list((tmp_path / "quick").glob("*.json.gz"))) == 3  # every healthy run was stored

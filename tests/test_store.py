@@ -164,7 +164,6 @@ def test_the_planner_counts_a_chapters_runs_without_training(tmp_path, monkeypat
     path = _tiny_chapter(tmp_path / "book")
     results = tmp_path / "results"
     monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))
-    monkeypatch.setattr(runner, "RESULTS", results)
     runner.run_many([RunSpec("logreg", optimizer="adam", seed=0, **TINY)], profile="full", progress=False)
     monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
     plan = publish.plan_notebook(path, "full")
@@ -230,15 +229,17 @@ def test_a_completed_full_chapter_writes_its_manifest_and_renders_from_it(tmp_pa
     _tiny_chapter(root)
     results = tmp_path / "results"
     monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))
-    monkeypatch.setattr(runner, "RESULTS", results)
     monkeypatch.setattr(publish, "ROOT", root)
     assert publish.stored_profile("tiny") == "quick"
     publish.execute("tiny", "full", out_dir=tmp_path / "out")
     manifest = json.loads((results / "manifests" / "tiny.json").read_text())
     assert len(manifest["keys"]) == 3 and publish.stored_profile("tiny") == "full"
     publish.execute("tiny", "full", out_dir=tmp_path / "out", render_only=True)  # renders, trains nothing
-    (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()
-    assert publish.stored_profile("tiny") == "quick"
+    (results / "full" / f"{manifest['keys'][0]}.json.gz").unlink()  # a listed result goes missing
+    with pytest.raises(publish.IncompleteResults, match=f"'tiny': 1 of the 3 .* \\(first: {manifest['keys'][0]}\\); "
+                                                        "see which with make plan CHAPTER=tiny"):
+        publish.stored_profile("tiny")  # the build stops: never a silent drop to the quick profile
+    assert publish.stored_profile("tiny", fallback=True) == "quick"  # make book FALLBACK=quick
 
 
 def test_running_a_chapter_streams_its_runs_progress_to_the_terminal(tmp_path, monkeypatch, capsys):
@@ -364,16 +365,16 @@ def _add_canaries(folder: str, rates: list[float]) -> None:
     """A worker process: record one canary per learning rate in one fingerprint's table."""
     import time
 
-    from optim import canary
+    from optim import canary, sidefile
 
     canary.canary_values = lambda spec: [dict(spec.hparams)["lr"]]  # this process only: no training
-    write = canary.write_json_atomic
+    write = sidefile.write_json_atomic
 
     def slow_write(*args, **kwargs):  # widen the window between reading the table and writing it
         time.sleep(0.01)
         return write(*args, **kwargs)
 
-    canary.write_json_atomic = slow_write
+    sidefile.write_json_atomic = slow_write
     for lr in rates:
         spec = RunSpec("logreg", optimizer="sgd", hparams=dict(lr=lr), **TINY)
         canary._known_or_computed(spec, "f" * 16, [], Path(folder))
