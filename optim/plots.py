@@ -191,3 +191,22 @@ def grid(table: pd.DataFrame, index: str, columns: str, values: str, ax=None, fm
     if title:
         ax.set_title(title)
     return ax
+
+
+def seed_points(values: dict[str, pd.Series], ax=None, colours: dict | None = None, scale: float = 1.0):
+    """One column per label: each seed's value as a dot, and the mean with its Student-t
+    interval at the claims' level (:func:`optim.analysis.mean_ci`) as a bar beside the dots —
+    for claims that rest on a handful of seeds. ``scale`` multiplies the values (100: percent)."""
+    from .analysis import mean_ci
+
+    ax = ax or plt.gca()
+    colours = colours or {}
+    for x, (label, series) in enumerate(values.items()):
+        points = np.asarray(series, dtype=float) * scale
+        colour = colours.get(label, "0.3")
+        spread = np.linspace(-0.08, 0.08, len(points)) if len(points) > 1 else np.zeros(1)
+        ax.scatter(x - 0.12 + spread, points, s=18, color=colour, alpha=0.7, zorder=3)
+        mean, half = mean_ci(points)
+        ax.errorbar(x + 0.12, mean, yerr=half, fmt="o", color=colour, capsize=4, markersize=6, zorder=4)
+    ax.set_xticks(range(len(values)), list(values), rotation=20, ha="right")
+    return ax

@@ -16,6 +16,10 @@ question could not arise within the budget (see the regime chapter).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pandas as pd
+
 from .spec import RunSpec
 
 MODEL, DATASET = "wrn", "fashion-mnist"
@@ -40,3 +44,93 @@ def spec(optimizer: str, hparams: dict, seed: int, *, epochs: int = EPOCHS, tag:
 def specs(optimizer: str, hparams: dict, seeds=JUDGED_SEEDS, **kwargs) -> list[RunSpec]:
     """:func:`spec` for each of ``seeds``."""
     return [spec(optimizer, hparams, seed, **kwargs) for seed in seeds]
+
+
+# --- the baselines: SGD with momentum at each decay, and Adam without, each at its tuned rate ------
+SGD_DECAYS = (0.0, 1e-4, 5e-4, 2e-3)   # PyTorch's weight_decay (L2, coupled), λ = 0 included
+SGD_RATES = (0.025, 0.05, 0.1, 0.2)
+ADAM_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+
+
+def sgd_label(decay: float) -> str:
+    return f"SGD + momentum, λ = {decay:g}"
+
+
+ADAM = "Adam, no decay"
+
+
+@dataclass
+class Baselines:
+    """The tuned baselines: ``chosen`` (per method: the rate chosen on the selection seeds, its
+    score, grid and edge flag), ``selection`` (those runs) and ``judged`` (each method at its
+    chosen rate on the judged seeds), tidy frames tagged with the method labels; ``best_sgd``
+    is the decay whose tuned rate scored best on the selection seeds."""
+
+    chosen: pd.DataFrame
+    selection: pd.DataFrame
+    judged: pd.DataFrame
+    best_sgd: str
+    decays: tuple[float, ...]
+
+
+def baselines(profile: str, seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS, *, decays=SGD_DECAYS,
+              sgd_rates=SGD_RATES, adam_rates=ADAM_RATES, widen: int = 3, **changes) -> Baselines:
+    """Tune and run the regime's baselines with the book's protocol (:func:`optim.tuning.tune`):
+    each method's rate is chosen on ``selection_seeds`` by final test accuracy (ties: lower test
+    loss) and widened past a grid edge; the best decay is chosen the same way, and a best decay
+    at the largest one tried adds a decay four times larger (up to ``widen`` times). ``changes``
+    override run fields (the quick profile's sizes, the engine)."""
+    from .runner import run_many
+    from .tuning import tune
+
+    decays = tuple(sorted(decays))
+    for attempt in range(widen + 1):
+        methods = {sgd_label(d): ("momentum", dict(momentum=0.9, weight_decay=d)) for d in decays}
+        methods[ADAM] = ("adam", {})
+
+        def specs_for(label: str, lr: float, methods: dict = methods) -> list[RunSpec]:
+            optimizer, hparams = methods[label]
+            return specs(optimizer, hparams | dict(lr=lr), selection_seeds, tag=label, **changes)
+
+        grids = {label: list(sgd_rates) for label in methods if label != ADAM} | {ADAM: list(adam_rates)}
+        chosen, selection = tune(specs_for, grids, "test_acc", profile, label="tag", mode="max",
+                                 tiebreak=("test_loss", "min"), widen=widen)
+        sgd = chosen[chosen["tag"] != ADAM]
+        best_sgd = sgd.sort_values("selection", ascending=False, kind="stable")["tag"].iloc[0]
+        if best_sgd != sgd_label(decays[-1]) or attempt == widen or selection.attrs.get("planned"):
+            break
+        decays = decays + (decays[-1] * 4,)
+    judged = []
+    for _, row in chosen.iterrows():
+        optimizer, hparams = methods[row["tag"]]
+        judged += specs(optimizer, hparams | dict(lr=row["hp_lr"]), seeds, tag=row["tag"], **changes)
+    return Baselines(chosen, selection, run_many(judged, profile=profile), best_sgd, decays)
+
+
+def rise(frame: pd.DataFrame, metric: str = "test_loss") -> pd.Series:
+    """Per seed, how far ``metric`` rose from its lowest epoch to the last: final / minimum − 1
+    (0 when the last epoch is the lowest; NaN for a diverged run)."""
+    def one(run: pd.DataFrame) -> float:
+        values = run.sort_values("epoch")[metric]
+        return float(values.iloc[-1] / values.min() - 1) if values.notna().all() else float("nan")
+
+    return frame.groupby("seed").apply(one, include_groups=False)
+
+
+def overfitting_table(frame: pd.DataFrame, by: str = "tag") -> pd.DataFrame:
+    """Per ``by`` group (means over its runs): the final training loss, the epoch and value of
+    the lowest test loss, the final test loss and its rise from that minimum (final / minimum − 1,
+    :func:`rise`), and the final test accuracy."""
+    rows = []
+    for label, group in frame.groupby(by, sort=False):
+        per_run = []
+        for _, run in group.groupby("key"):
+            run = run.sort_values("epoch")
+            lowest = run["test_loss"].idxmin()
+            per_run.append(dict(train_loss=run["train_loss"].iloc[-1], lowest_epoch=run.loc[lowest, "epoch"],
+                                lowest_test_loss=run.loc[lowest, "test_loss"], final_test_loss=run["test_loss"].iloc[-1],
+                                test_acc=run["test_acc"].iloc[-1]))
+        runs = pd.DataFrame(per_run)
+        rows.append({by: label, "runs": len(runs), **runs.mean().to_dict(),
+                     "rise": float((runs.final_test_loss / runs.lowest_test_loss - 1).mean())})
+    return pd.DataFrame(rows)
