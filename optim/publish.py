@@ -277,6 +277,10 @@ def build(strict: bool = True, fallback: bool = False) -> int:
         execute(chapter, "quick", "auto", src / "chapters")
         print(f"executed {chapter} (quick) in {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
+    from .export import export
+
+    files = export(src / "_static" / "data", claims_dir=CLAIMS)  # served by the site: the numbers behind every page
+    print(f"exported the results as data: {len(files)} files in _static/data", flush=True)
     jb = Path(sys.executable).with_name("jupyter-book")
     command = [str(jb), "build", str(src), "--path-output", str(BUILD / "book")]
     if strict:
