@@ -50,3 +50,23 @@ def test_the_package_imports_torchvision_only_where_it_uses_it_and_safely():
     code = ("import sys, optim, optim.data, optim.training; assert 'torchvision' not in sys.modules; "
             "from optim.torchvision_compat import torchvision_datasets; assert torchvision_datasets().FashionMNIST")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_version_has_one_source_and_the_citation_and_changelog_follow_it():
+    import importlib.metadata
+
+    import optim
+
+    assert importlib.metadata.version("optim-book") == optim.__version__  # pyproject reads optim/__init__.py
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and "\nversion =" not in pyproject.split("[tool.setuptools.dynamic]")[0]
+    assert str(yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"]) == optim.__version__
+    assert f"## {optim.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+    assert "MIT License" in (ROOT / "LICENSE").read_text() and "CC BY 4.0" in (ROOT / "LICENSE-CONTENT.md").read_text()
+
+
+def test_every_paper_in_the_bibliography_has_an_identifier():
+    entries = re.findall(r"@\w+\{(\w+),(.*?)\n\}", (ROOT / "references.bib").read_text(), re.S)
+    assert entries
+    missing = [key for key, body in entries if not re.search(r"\b(doi|eprint|url)\s*=", body)]
+    assert not missing, f"entries without a DOI, arXiv id or URL: {missing}"
