@@ -181,8 +181,9 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def test_every_chapter_can_install_the_package_on_colab_or_binder():
-    import nbformat
     import tomllib
+
+    import nbformat
     import yaml
 
     repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +70,20 @@ def test_every_paper_in_the_bibliography_has_an_identifier():
     assert entries
     missing = [key for key, body in entries if not re.search(r"\b(doi|eprint|url)\s*=", body)]
     assert not missing, f"entries without a DOI, arXiv id or URL: {missing}"
+
+
+def test_the_workflow_has_a_fast_lane_a_book_lane_caches_a_preview_and_the_plan():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    jobs = workflow["jobs"]
+    fast = " ".join(step.get("run", "") for step in jobs["fast"]["steps"])
+    assert "lint" in fast and '-m "not book"' in fast
+    book = jobs["book"]["steps"]
+    assert any(step.get("run") == "bash .ci/run" for step in book)  # CI's own entry point: the README's test command
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    for lane in ("fast", "book"):
+        uses = [step.get("uses", "") for step in jobs[lane]["steps"]]
+        assert any(u.startswith("actions/cache") for u in uses)
+        assert any(step.get("with", {}).get("cache") == "pip" for step in jobs[lane]["steps"])
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") and step.get("if", "").endswith("'pull_request'")
+               for step in book)
+    assert any("make plan" in step.get("run", "") and "GITHUB_STEP_SUMMARY" in step["run"] for step in book)
