@@ -266,6 +266,7 @@ def build(strict: bool = True, fallback: bool = False) -> int:
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "chapters", src / "chapters",
                     ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "_static", src / "_static")  # the site's scripts; the data export joins them
     started = time.perf_counter()
     # chapters with stored full results render from them, side by side, and never train; then
     # the others train their quick profile one at a time (their runs use every core), in the

@@ -18,7 +18,7 @@ from optim import book, publish
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 NO_CLAIMS = {"scoreboard", "speed"}  # pages that render other pages' or stored results
-EXPECTED_FIGURES = {"testbed": 2, "adam": 4, "amsgrad": 4, "nadam": 2, "adamw": 4, "swats": 3, "ndadam": 2, "benchmark": 3,
+EXPECTED_FIGURES = {"testbed": 2, "adam": 4, "amsgrad": 4, "nadam": 2, "regime": 2, "adamw": 4, "swats": 3, "ndadam": 2, "benchmark": 3,
                     "deepobs": 3}
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
@@ -79,6 +79,21 @@ def test_scoreboard_collects_every_chapter(built_book):
     for chapter in publish.chapters():
         if chapter not in NO_CLAIMS:
             assert f">{chapter}<" in page, chapter
+
+
+def test_the_scoreboard_table_sorts_and_filters_in_the_page(built_book):
+    page = (HTML / "chapters" / "scoreboard.html").read_text()
+    assert 'class="optim-sortable"' in page and "sortable.js" in page
+    assert (HTML / "_static" / "sortable.js").exists()
+
+
+def test_the_site_serves_the_results_as_data(built_book):
+    data = HTML / "_static" / "data"
+    for name in ("runs", "epochs", "claims", "comparisons"):
+        assert (data / "all" / f"{name}.csv").exists() and (data / "all" / f"{name}.parquet").exists(), name
+    assert (data / "run.schema.json").exists()
+    page = (HTML / "chapters" / "data.html").read_text()
+    assert 'href="../_static/data/all/runs.csv"' in page
 
 
 def _figures(page: str) -> list[Path]:
