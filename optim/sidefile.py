@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -110,26 +109,23 @@ def _parsed(text: str, check: Check) -> Any:
     return value
 
 
+LOCK_NAME = ".folder.lock"
+
+
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` across processes (``flock`` on the folder itself: no
-    lock file to leave behind), so read-modify-write updates of its tables take turns and none
-    is lost; inside it, temporary files of writers killed mid-write are removed (every writer
-    holds the lock, so none is live). No-op without POSIX ``fcntl``."""
+    """Hold an exclusive lock on ``folder`` across processes (``filelock``, on every platform:
+    one lock file per folder, ``.folder.lock``, ignored by git), so read-modify-write updates of
+    its tables take turns and none is lost. Inside it, temporary files of writers killed
+    mid-write are removed (every writer holds the lock, so none is live), and the per-table lock
+    files of older versions."""
+    from filelock import FileLock
+
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        for stray in [*folder.glob(".*.tmp"), *folder.glob(".*.lock")]:  # .lock: lock files of older versions
+    with FileLock(folder / LOCK_NAME):
+        for stray in [*folder.glob(".*.tmp"), *folder.glob(".*.json.lock")]:
             stray.unlink(missing_ok=True)
         yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def update_table(path: str | Path, what: str, check: Check, fix: str, change: Callable[[dict], Any],

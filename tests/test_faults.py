@@ -107,11 +107,11 @@ def test_stray_temporary_and_lock_files_are_removed_and_ignored_by_git(tmp_path,
         stray.write_text("")
     monkeypatch.setattr(canary, "canary_values", lambda spec: [1.0])
     canary._known_or_computed(RunSpec("logreg", optimizer="sgd", **TINY), "a" * 16, [], folder)
-    assert [p.name for p in folder.iterdir()] == [f"{'a' * 16}.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [sidefile.LOCK_NAME, f"{'a' * 16}.json"]
     ignored = subprocess.run(["git", "check-ignore", "data/results/canaries/.abc.json.k1l2.tmp",
-                              "data/results/full/.key.json.gz.x.tmp", "data/results/canaries/.abc.json.lock"],
-                             cwd=ROOT, capture_output=True, text=True)
-    assert ignored.returncode == 0 and len(ignored.stdout.split()) == 3
+                              "data/results/full/.key.json.gz.x.tmp", "data/results/canaries/.abc.json.lock",
+                              f"data/results/canaries/{sidefile.LOCK_NAME}"], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.returncode == 0 and len(ignored.stdout.split()) == 4
 
 
 def test_a_conflicted_throughput_table_keeps_every_machines_measurements(tmp_path, monkeypatch):
