@@ -257,7 +257,7 @@ def claims(chapter: str, rows: list[dict], profile: str):
             raise ValueError(f"claims row {row['claim']!r} has no comparisons: only 'not testable at this scale' may")
     if mode.plan_file() is None:  # a plan's placeholder numbers are not the chapter's claims
         write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
-    _glue_at_a_glance(chapter, rows, profile)
+    _glue_findings(chapter, rows, profile)
     table = pd.DataFrame({"claim": [r["claim"] for r in rows], "plan": [plan_text(r["plan"]) for r in rows],
                           "measured": [r["measured"] for r in rows], "seeds": [r["seeds"] for r in rows],
                           "verdict": [r["verdict"] for r in rows],
@@ -290,23 +290,41 @@ def sensitivity_text(row: dict) -> str:
     return f"{s['half']} · {s['double']}"
 
 
-def at_a_glance(rows: list[dict], profile: str) -> str:
-    """One line of verdict counts, for the top of a chapter (Jupyter Book glues it there)."""
-    from .verdicts import VERDICTS
+FINDINGS_SHOWN = 6  # the most claims listed in a chapter's "What we found"
+_FINDING_ORDER = ("not reproduced", "partly", "reproduced", "inconclusive", "not testable at this scale")
+
+
+def findings(rows: list[dict], profile: str, limit: int = FINDINGS_SHOWN) -> str:
+    """A chapter's "What we found", for its first screen (Jupyter Book glues it under the
+    title): the verdict counts, then up to ``limit`` claims with their verdict and the measured
+    effect that decided it (:func:`optim.verdicts.reason`) — all of them when they fit, else the
+    failures and partial results first, then the rest in the chapter's order."""
+    from .verdicts import VERDICTS, reason
 
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    parts = [f"{BADGES[v][0]} {n} {v}" for v, n in counts.items() if n]
-    return (f"**Verdicts at a glance** ({profile} profile, {len(rows)} claims): " + " · ".join(parts) +
-            " — the claims table at the end of the chapter gives each one's numbers and intervals.")
+    head = (f"**What we found** ({profile} profile, {len(rows)} claims: "
+            + " · ".join(f"{BADGES[v][0]} {n} {v}" for v, n in counts.items() if n) + ")")
+    shown = rows if len(rows) <= limit else sorted(rows, key=lambda r: _FINDING_ORDER.index(r["verdict"]))[:limit]
+    shown = [r for r in rows if any(r is s for s in shown)]  # in the chapter's order
+    lines = [f"- {BADGES[r['verdict']][0]} **{r['verdict']}** — {_link(r)}: {reason(r)}" for r in shown]
+    more = len(rows) - len(shown)
+    tail = (f"\n\n{more} more claim{'s' if more != 1 else ''} in the claims table at the end of the chapter, "
+            "with every interval." if more else "\n\nThe claims table at the end of the chapter gives every interval.")
+    return head + "\n\n" + "\n".join(lines) + tail
 
 
-def _glue_at_a_glance(chapter: str, rows: list[dict], profile: str) -> None:
+def _link(row: dict) -> str:
+    """The claim, linked to its section of the chapter where it has one."""
+    return f'<a href="#{row["section"]}">{row["claim"]}</a>' if row.get("section") else row["claim"]
+
+
+def _glue_findings(chapter: str, rows: list[dict], profile: str) -> None:
     try:
         from IPython.display import Markdown
         from myst_nb import glue
     except ImportError:  # outside a book build (a plain Python session)
         return
-    glue(f"{chapter}-verdicts", Markdown(at_a_glance(rows, profile)), display=False)
+    glue(f"{chapter}-verdicts", Markdown(findings(rows, profile)), display=False)
 
 
 BADGES = {"reproduced": ("✔", "#1a7f37"), "partly": ("◐", "#9a6700"), "not reproduced": ("✘", "#cf222e"),
@@ -338,6 +356,101 @@ def verdict_changes(collected: list[dict], before: Path | None = None) -> pd.Dat
                          "before": previous.get(row["claim"], "new claim"), "now": row["verdict"],
                          "reason": reason(row)})
     return pd.DataFrame(rows, columns=["chapter", "claim", "before", "now", "reason"])
+
+
+def claims_board(collected: list[dict] | None = None) -> pd.DataFrame:
+    """Every collected claim as one row (its chapter, ``category`` from its plan, and the
+    claims row's fields), in the book's order."""
+    rows = [dict(chapter=c["chapter"], category=r["plan"].get("category", "paper"),
+                 **{**r, "profile": r.get("profile", c["profile"])})
+            for c in (collected if collected is not None else collected_claims()) for r in c["rows"]]
+    return pd.DataFrame(rows)
+
+
+def claims_html(board: pd.DataFrame) -> str:
+    """Claims as an HTML table a reader can sort (click a header) and filter (the box above it,
+    ``_static/sortable.js``): chapter, the claim linked to its section with the measurement
+    below it, plan, seeds, profile, verdict and its sensitivity to the SESOI."""
+    def claim_cell(row) -> str:
+        anchor = f"#{row.section}" if isinstance(row.get("section"), str) and row.section else "#claims"
+        return (f'<a href="{row.chapter}.html{anchor}">{row.claim}</a>'
+                f'<div style="font-size:0.8em;color:#57606a;margin-top:0.3em">{row.measured}</div>')
+
+    table = pd.DataFrame({"chapter": board.chapter, "claim and measurement": board.apply(claim_cell, axis=1),
+                          "plan": board.plan.map(plan_text), "seeds": board.seeds.fillna(""),
+                          "profile": board.profile, "verdict": board.verdict,
+                          "at ½× · 2× the SESOI": board.apply(sensitivity_text, axis=1)})
+    return (table.style.format({"verdict": badge}).hide(axis="index")
+            .set_table_attributes('class="optim-sortable"').to_html())
+
+
+def paper_summary(board: pd.DataFrame) -> pd.DataFrame:
+    """Per paper chapter (the paper claims of ``board``): how many claims got each verdict, the
+    strongest finding (the reproduced — else partly — claim whose decisive comparison has the
+    smallest one-sided p-value) and the weakest (the not reproduced — else inconclusive — claim
+    contradicted most clearly, else the least clearly supported)."""
+    from .verdicts import VERDICTS, reason
+
+    def strength(row, side: str) -> float:
+        ps = [c.get(side) for c in row["comparisons"] if c.get(side) is not None]
+        return min(ps) if ps else 1.0
+
+    out = []
+    for chapter, claims in board[board.category == "paper"].groupby("chapter", sort=False):
+        rows = claims.to_dict("records")
+        good = [r for r in rows if r["verdict"] == "reproduced"] or [r for r in rows if r["verdict"] == "partly"]
+        bad = [r for r in rows if r["verdict"] == "not reproduced"] or [r for r in rows if r["verdict"] == "inconclusive"]
+        strongest = min(good, key=lambda r: strength(r, "p_support")) if good else None
+        weakest = min(bad, key=lambda r: strength(r, "p_contradict")) if bad else None
+        out.append({"paper": f'<a href="{chapter}.html">{chapter_title(chapter)}</a>',
+                    **{f"{BADGES[v][0]} {v}": sum(r["verdict"] == v for r in rows) for v in VERDICTS},
+                    "strongest finding": f"{strongest['claim']} — {reason(strongest)}" if strongest else "",
+                    "weakest finding": f"{weakest['claim']} — {reason(weakest)}" if weakest else ""})
+    return pd.DataFrame(out)
+
+
+def chapter_title(chapter: str) -> str:
+    """A chapter's title: the first heading of its notebook."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+    for cell in nb.cells:
+        heading = re.search(r"^# (.+)$", cell.source, re.M) if cell.cell_type == "markdown" else None
+        if heading:
+            return heading.group(1).strip()
+    return chapter
+
+
+def findings_table(collected: list[dict] | None = None):
+    """The introduction's findings: one row per paper chapter, each of its headline claims
+    (plans marked ``headline``) with its verdict and the measured effect that decided it
+    (:func:`optim.verdicts.reason`), linked to its section; the chapter's other claims counted."""
+    from IPython.display import HTML
+
+    from .verdicts import reason
+
+    rows = []
+    for chapter in collected if collected is not None else collected_claims():
+        papers = [r for r in chapter["rows"] if r["plan"].get("category", "paper") == "paper"]
+        headlines = [r for r in papers if r["plan"].get("headline")]
+        if not headlines:
+            continue
+        name = chapter["chapter"]
+        claims = "".join(
+            f'<div style="margin-bottom:0.4em">{badge(r["verdict"])} '
+            f'<a href="{name}.html#{r["section"] or "claims"}">{r["claim"]}</a>'
+            f'<div style="font-size:0.8em;color:#57606a">{reason(r)}</div></div>' for r in headlines)
+        others = len(papers) - len(headlines)
+        rows.append({"paper": f'<a href="{name}.html">{chapter_title(name)}</a>'
+                              f'<div style="font-size:0.8em;color:#57606a">{chapter["profile"]} profile</div>',
+                     "headline claims, verdict and what was measured": claims,
+                     "the chapter's other paper claims": ", ".join(
+                         f"{sum(r['verdict'] == v for r in papers if not r['plan'].get('headline'))} {v}"
+                         for v in BADGES if any(r["verdict"] == v for r in papers if not r["plan"].get("headline")))
+                         if others else "none"})
+    if not rows:
+        return HTML("<p><em>No chapter has recorded its claims yet (they are collected as the book is built).</em></p>")
+    return HTML(pd.DataFrame(rows).to_html(escape=False, index=False, classes="optim-findings"))
 
 
 def collected_claims() -> list[dict]:

@@ -247,6 +247,9 @@ def render_stored(names: list[str], out_dir: Path, workers: int | None = None):
             yield chapter, seconds
 
 
+COLLECTORS = ("intro", "scoreboard")  # pages that collect the other chapters' claims: executed after them
+
+
 def build(strict: bool = True, fallback: bool = False) -> int:
     """Execute every chapter into ``_build/src`` and build the HTML book from it.
 
@@ -270,10 +273,11 @@ def build(strict: bool = True, fallback: bool = False) -> int:
     started = time.perf_counter()
     # chapters with stored full results render from them, side by side, and never train; then
     # the others train their quick profile one at a time (their runs use every core), in the
-    # book's order: the scoreboard, a quick page, comes after every chapter it collects
+    # book's order, except the pages that collect the others' claims (COLLECTORS), which come last
     for chapter, seconds in render_stored(stored, src / "chapters"):
         print(f"executed {chapter} (full, from stored results) in {seconds:.1f} s", flush=True)
-    for chapter in (c for c in names if c not in stored):
+    quick = [c for c in names if c not in stored]
+    for chapter in [c for c in quick if c not in COLLECTORS] + [c for c in quick if c in COLLECTORS]:
         t0 = time.perf_counter()
         execute(chapter, "quick", "auto", src / "chapters")
         print(f"executed {chapter} (quick) in {time.perf_counter() - t0:.1f} s", flush=True)

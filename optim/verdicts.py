@@ -69,6 +69,10 @@ MIN_AGGREGATE_SEEDS = 2  # the t interval exists from two seeds on (and is hones
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "not testable at this scale")
 DIRECTIONS = ("less", "greater", "at_most", "at_least", "similar")
 SCALES = ("ratio", "difference")
+# What a claim is, for the scoreboard's sections: a paper's own claim, one of the book's own
+# checks (of an implementation detail, a replication, the regime's positive controls), the
+# engine's outside check against published numbers, or a re-created bug of an earlier replication.
+CATEGORIES = ("paper", "check", "outside check", "bug")
 KINDS = ("superiority", "non-inferiority", "equivalence", "threshold", "trend", "deterministic", "positive control")
 SIGNS = {"less": "<", "greater": ">", "at_most": "≤", "at_least": "≥", "similar": "≈"}
 
@@ -91,8 +95,14 @@ class Plan:
     note: str = ""
     claim: str = ""
     section: str = ""
+    category: str = "paper"
+    headline: bool = False
 
     def __post_init__(self):
+        if self.category not in CATEGORIES:
+            raise ValueError(f"plan category={self.category!r} is invalid: expected one of {', '.join(CATEGORIES)}")
+        if not isinstance(self.headline, bool):
+            raise ValueError(f"plan headline={self.headline!r} is invalid: expected true or false")
         if self.kind not in KINDS:
             raise ValueError(f"plan kind={self.kind!r} is invalid: expected one of {', '.join(KINDS)}")
         if not (isinstance(self.sesoi, (int, float)) and self.sesoi >= 0):
