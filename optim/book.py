@@ -187,7 +187,7 @@ def header(chapter: str, profile: str, dataset: str, frame=None,
         [f"{computations} stored computation{'s' if computations != 1 else ''}"] if computations else [])
     text += f", summed over {' and '.join(counted)}" if counted else ""
     if profile == "full":
-        text += " · **Data:** " + ", ".join(f'<a href="../_static/data/{chapter}/{name}.csv">{name}</a>'
+        text += " · **Data:** " + ", ".join(f'<a href="../_static/results/{chapter}/{name}.csv">{name}</a>'
                                               for name in ("runs", "epochs", "claims")) + " (CSV; Parquet beside them)"
     if profile == "quick":
         text += (" · *quick profile: small CPU-sized runs, trained while this page was built; "

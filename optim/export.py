@@ -3,7 +3,7 @@ per-epoch metrics, the claims and the claims' comparisons, as CSV and Parquet fi
 pandas reads (no ``optim`` needed).
 
 ``python -m optim.export [--out DIR]`` writes them (the book build does, into the site's
-``_static/data/``); the layout and every column are documented on the book's page "The results
+``_static/results/``); the layout and every column are documented on the book's page "The results
 as data" (``chapters/data.md``), and a stored run's own JSON
 (``data/results/full/<key>.json.gz``) follows ``data/schema/run.schema.json``.
 """

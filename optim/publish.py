@@ -284,8 +284,8 @@ def build(strict: bool = True, fallback: bool = False) -> int:
     print(f"all chapters executed in {time.perf_counter() - started:.1f} s", flush=True)
     from .export import export
 
-    files = export(src / "_static" / "data", claims_dir=CLAIMS)  # served by the site: the numbers behind every page
-    print(f"exported the results as data: {len(files)} files in _static/data", flush=True)
+    files = export(src / "_static" / "results", claims_dir=CLAIMS)  # served by the site: the numbers behind every page
+    print(f"exported the results as data: {len(files)} files in _static/results", flush=True)
     jb = Path(sys.executable).with_name("jupyter-book")
     command = [str(jb), "build", str(src), "--path-output", str(BUILD / "book")]
     if strict:

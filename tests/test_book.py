@@ -88,12 +88,12 @@ def test_the_scoreboard_table_sorts_and_filters_in_the_page(built_book):
 
 
 def test_the_site_serves_the_results_as_data(built_book):
-    data = HTML / "_static" / "data"
+    data = HTML / "_static" / "results"  # not "data": the book excludes that name from its sources
     for name in ("runs", "epochs", "claims", "comparisons"):
         assert (data / "all" / f"{name}.csv").exists() and (data / "all" / f"{name}.parquet").exists(), name
     assert (data / "run.schema.json").exists()
     page = (HTML / "chapters" / "data.html").read_text()
-    assert 'href="../_static/data/all/runs.csv"' in page
+    assert 'href="../_static/results/all/runs.csv"' in page
 
 
 def _figures(page: str) -> list[Path]:
