@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,44 @@ import yaml
 from . import mode, sidefile
 from .atomic import write_json_atomic
 from .layout import BUILD, CLAIMS, DEVICES, PROFILES, ROOT
+
+# --- the repository address: one place (_config.yml), checked and rewritten from there ----------
+_INSTALL_URL = re.compile(r"git\+(https?://[^@\s\"]+)@")
+_CITATION_URL = re.compile(r'^(repository-code:\s*)"?([^"\n]+)"?$', re.M)
+
+
+def repository(root: Path = ROOT) -> str:
+    """The book's repository address: ``repository.url`` in ``_config.yml`` (the launch and
+    repository buttons read it there)."""
+    return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+
+
+def link_problems(root: Path = ROOT) -> list[str]:
+    """Places that name another repository than ``_config.yml``: a chapter's install cell (what
+    Colab and Binder install) or ``CITATION.cff``'s ``repository-code``."""
+    url, problems = repository(root), []
+    for path in sorted((root / "chapters").glob("*.ipynb")):
+        named = set(_INSTALL_URL.findall(path.read_text()))
+        if named != {url}:
+            problems.append(f"{path.relative_to(root)} installs from {', '.join(sorted(named)) or 'nowhere'}")
+    citation = _CITATION_URL.search((root / "CITATION.cff").read_text())
+    if citation is None or citation.group(2).rstrip("/") != url:
+        problems.append(f"CITATION.cff names {citation.group(2) if citation else 'no repository'}")
+    return problems
+
+
+def relink(root: Path = ROOT) -> list[Path]:
+    """Point every install cell and ``CITATION.cff`` at ``_config.yml``'s repository (a fork's
+    one step after editing that address); return the files changed."""
+    url, changed = repository(root), []
+    for path in [*sorted((root / "chapters").glob("*.ipynb")), root / "CITATION.cff"]:
+        text = path.read_text()
+        new = _INSTALL_URL.sub(f"git+{url}@", text) if path.suffix == ".ipynb" else \
+            _CITATION_URL.sub(lambda m: f'{m.group(1)}"{url}"', text)
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
 
 
 # --- the book ---------------------------------------------------------------------------------
@@ -256,6 +295,10 @@ def build(strict: bool = True, fallback: bool = False) -> int:
     A chapter renders from its stored full results where its manifest lists them, and trains
     its quick profile where it has none; one whose listed results are incomplete stops the
     build before anything runs (:func:`stored_profile`), unless ``fallback``."""
+    problems = link_problems()
+    if problems:  # the launch buttons and the install cells must open and install the same repository
+        raise ValueError(f"{problems[0]}, not {repository()} (_config.yml's repository.url); "
+                         "run python -m optim.book relink")
     names = chapters()
     stored = [c for c in names if stored_profile(c, fallback) == "full"]  # an incomplete one stops here
     src = BUILD / "src"
@@ -309,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     planner = sub.add_parser("plan", help="list each chapter's runs (stored, missing, stale) and the time they need")
     planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
     planner.add_argument("--profile", default="full", choices=PROFILES)
+    sub.add_parser("relink", help="point the chapters' install cells and CITATION.cff at _config.yml's repository")
     run = sub.add_parser("run", help="execute one chapter with papermill")
     run.add_argument("chapter", nargs="?", default="")
     run.add_argument("--profile", default="quick", choices=PROFILES)
@@ -322,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         except (IncompleteResults, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.command == "relink":
+        changed = relink()
+        print(f"{len(changed)} files now name {repository()}" + "".join(f"\n  {p.relative_to(ROOT)}" for p in changed))
+        return 0
     if args.command == "plan":
         from .planner import render
 

@@ -87,3 +87,21 @@ def test_the_workflow_has_a_fast_lane_a_book_lane_caches_a_preview_and_the_plan(
     assert any(step.get("uses", "").startswith("actions/upload-artifact") and step.get("if", "").endswith("'pull_request'")
                for step in book)
     assert any("make plan" in step.get("run", "") and "GITHUB_STEP_SUMMARY" in step["run"] for step in book)
+
+
+def test_the_repository_address_lives_in_config_and_a_fork_relinks_everything_from_there(tmp_path):
+    from optim import publish
+
+    assert publish.link_problems() == []  # this checkout: the install cells and CITATION.cff follow _config.yml
+    (tmp_path / "chapters").mkdir()
+    config = (ROOT / "_config.yml").read_text().replace("https://github.com/optim-book/optim-book",
+                                                       "https://github.com/someone/fork")
+    (tmp_path / "_config.yml").write_text(config)
+    for name in ("adam.ipynb", "scoreboard.ipynb"):
+        (tmp_path / "chapters" / name).write_text((ROOT / "chapters" / name).read_text())
+    (tmp_path / "CITATION.cff").write_text((ROOT / "CITATION.cff").read_text())
+    problems = publish.link_problems(tmp_path)
+    assert len(problems) == 3 and "chapters/adam.ipynb installs from https://github.com/optim-book/optim-book" in problems
+    assert len(publish.relink(tmp_path)) == 3
+    assert publish.link_problems(tmp_path) == []
+    assert "git+https://github.com/someone/fork@main" in (tmp_path / "chapters" / "adam.ipynb").read_text()
