@@ -258,8 +258,10 @@ def claims(chapter: str, rows: list[dict], profile: str):
     if mode.plan_file() is None:  # a plan's placeholder numbers are not the chapter's claims
         write_json_atomic(CLAIMS / f"{chapter}.json", {"chapter": chapter, "profile": profile, "rows": rows})
     _glue_findings(chapter, rows, profile)
+    from .verdicts import found
+
     table = pd.DataFrame({"claim": [r["claim"] for r in rows], "plan": [plan_text(r["plan"]) for r in rows],
-                          "measured": [r["measured"] for r in rows], "seeds": [r["seeds"] for r in rows],
+                          "found": [found(r) for r in rows], "seeds": [r["seeds"] for r in rows],
                           "verdict": [r["verdict"] for r in rows],
                           "at ½× · 2× the SESOI": [sensitivity_text(r) for r in rows]})
     return table.style.format({"verdict": badge}).hide(axis="index")

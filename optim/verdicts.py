@@ -624,6 +624,14 @@ def _short(part: dict, digits: int = 3) -> str:
     return f"{part['a']} vs {part['b']}: {part['scale']} {numbers} {where}{held}, {part['test']}"
 
 
+def found(row: dict) -> str:
+    """What was measured for a row, comparison by comparison, in a few words each (the effect
+    with its interval and where it sits against the SESOI); a row without comparisons gives its
+    reason. The claims tables' "found" column."""
+    parts = row.get("comparisons") or []
+    return "; ".join(_short(c) for c in parts) if parts else row["measured"]
+
+
 def reason(row: dict) -> str:
     """A one-line reason for a row's verdict: the comparison that decided it (the first that does
     not support the claim, else the one that supports it least clearly)."""

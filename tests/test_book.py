@@ -3,6 +3,8 @@ claims, and the HTML builds with warnings as errors and shows its figures in Chr
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -94,6 +96,28 @@ def test_the_site_serves_the_results_as_data(built_book):
     assert (data / "run.schema.json").exists()
     page = (HTML / "chapters" / "data.html").read_text()
     assert 'href="../_static/results/all/runs.csv"' in page
+
+
+def test_every_chapter_opens_with_its_findings_and_its_table_states_what_was_found(built_book):
+    import nbformat
+
+    from optim.verdicts import found
+
+    for chapter in publish.chapters():
+        if chapter in NO_CLAIMS:
+            continue
+        nb = nbformat.read(ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), chapter
+        assert f"{{glue:md}} {chapter}-verdicts" in nb.cells[1].source, chapter  # right under the title
+        page = (HTML / "chapters" / f"{chapter}.html").read_text()
+        assert "What we found" in page.split("Show code cell")[0], chapter  # before any code
+        text = html.unescape(page)
+        rows = json.loads((book.CLAIMS / f"{chapter}.json").read_text())["rows"]
+        for row in rows:  # the claims table's "found" column: each effect, its sign and interval, from the claims data
+            for part in row["comparisons"]:
+                if "effect" in part and not part["test"].startswith(("Fisher", "Friedman")):
+                    numbers = f"{part['effect']:.3g} [{part['low']:.3g}, {part['high']:.3g}]"
+                    assert numbers in found(row) and numbers in text, (chapter, row["claim"], numbers)
 
 
 def _figures(page: str) -> list[Path]:

@@ -245,3 +245,20 @@ def test_seeds_to_resolve_are_sized_for_holms_level_when_holm_holds_a_comparison
     row = verdicts.claim("c", both, PLAN, "full")
     assert row["verdict"] == "inconclusive"                                           # ... but not 1/32 · 2
     assert all(p["seeds_to_resolve"] > 5 for p in row["comparisons"])
+
+
+def test_the_found_column_states_each_measured_effect_and_interval_against_the_claim():
+    plan = verdicts.Plan(metric="final test accuracy", read_at="last epoch", sesoi=0.005, sesoi_source="test",
+                         kind="superiority", family="test")
+    a = pd.Series([0.80, 0.81, 0.79, 0.80], index=range(4))
+    b = a + np.array([0.02, 0.021, 0.019, 0.022])  # b is better: the claim "a > b" points the wrong way
+    row = verdicts.claim("A beats B", [verdicts.compare("A", a, "B", b, "final test accuracy", "greater", 0.005,
+                                                        "difference", higher_is_better=True)], plan, "full")
+    part = row["comparisons"][0]
+    text = verdicts.found(row)
+    assert row["verdict"] == "not reproduced" and part["effect"] < 0
+    low, high = stats.t.interval(0.90, 3, loc=(a - b).mean(), scale=(a - b).std(ddof=1) / 2)
+    assert f"[{low:.3g}, {high:.3g}]" in text and f"{(a - b).mean():.3g}" in text
+    assert "on the other side of the SESOI" in text and text.startswith("A vs B: difference -")
+    untested = verdicts.untestable("C", "no data here", plan, "full")
+    assert verdicts.found(untested) == "no data here"
