@@ -59,7 +59,11 @@ def unknown_injected_parameters() -> tuple[list[str], list[str]]:
 def check_parameters(profile: str, device: str, seeds, dataset: str | None = None,
                      datasets: tuple[str, ...] | None = None) -> None:
     """Fail the chapter's first cell with one clear message on a bad parameter. ``dataset``
-    must be one of ``datasets`` (default: :data:`optim.data.CHAPTER_DATASETS`)."""
+    must be one of ``datasets`` (default: :data:`optim.data.CHAPTER_DATASETS`). Every chapter
+    calls it first (directly or through :func:`setup`): it also sets the book's figure style."""
+    from .plots import use_book_style
+
+    use_book_style()
     unknown, valid = unknown_injected_parameters()
     if unknown:
         raise ValueError(f"unknown parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}")

@@ -84,12 +84,38 @@ def test_curves_draw_one_band_per_label_in_its_line_colour():
     plt.close(fig)
 
 
-def test_every_two_optimizers_have_colours_a_reader_can_tell_apart():
-    """Adam and Nadam once had two near-identical oranges; chapters draw them side by side."""
-    rgb = {name: np.array(matplotlib.colors.to_rgb(c)) for name, c in plots.OPTIMIZER_COLOURS.items()}
-    names = sorted(rgb)
-    closest = min((np.linalg.norm(rgb[a] - rgb[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:])
-    assert closest[0] > 0.14, f"{closest[1]} and {closest[2]} look alike (RGB distance {closest[0]:.3f})"
+# Machado, Oliveira & Fernandes (2009): linear-RGB matrices simulating full deuteranopia and protanopia.
+CVD = {"deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                                 [-0.011820, 0.042940, 0.968881]]),
+       "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                               [-0.003882, -0.048116, 1.051998]]),
+       "normal vision": np.eye(3)}
+
+
+def _lab(colour: str, vision: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour as ``vision`` sees it."""
+    srgb = np.array(matplotlib.colors.to_rgb(colour))
+    linear = np.clip(vision @ np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    n = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(n > 216 / 24389, np.cbrt(n), (24389 / 27 * n + 16) / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("vision", list(CVD))
+def test_every_two_optimizers_have_colours_a_reader_can_tell_apart(vision):
+    """The benchmark draws all fourteen optimizers at once; a CIELAB distance of 10 is plainly
+    visible between two lines (1 is a just-noticeable difference)."""
+    lab = {name: _lab(c, CVD[vision]) for name, c in plots.OPTIMIZER_COLOURS.items()}
+    names = sorted(lab)
+    closest = min((np.linalg.norm(lab[a] - lab[b]), a, b) for i, a in enumerate(names) for b in names[i + 1:])
+    assert closest[0] > 10, f"with {vision}, {closest[1]} and {closest[2]} look alike (ΔE {closest[0]:.1f})"
+
+
+def test_the_colour_blindness_simulation_tells_red_from_green_only_with_normal_vision():
+    red, green = "#d62728", "#2ca02c"  # matplotlib's default red and green: the classic confusion
+    assert np.linalg.norm(_lab(red, CVD["normal vision"]) - _lab(green, CVD["normal vision"])) > 50
+    assert np.linalg.norm(_lab(red, CVD["deuteranopia"]) - _lab(green, CVD["deuteranopia"])) < 25
 
 
 def test_two_labels_of_one_optimizer_get_the_same_hue_family_and_different_dashes():
