@@ -94,6 +94,22 @@ def _current(spec: RunSpec, fingerprint: str, results_root: Path) -> list[float]
     return _known_or_computed(spec, fingerprint, [Path(results_root) / "canaries", local], local)
 
 
+def record_current(spec: RunSpec, current: str, results_root: Path) -> bool:
+    """Record the canary of ``spec`` under the current code ``current`` beside the results (from
+    this machine's local canaries, else computed), so that a fresh clone checks a stored result
+    of older code without computing it; True when it was added. After a change that alters the
+    code's fingerprint, ``python -m optim.book canaries`` does this for every stored result."""
+    from .data import cache_dir
+
+    folder = Path(results_root) / "canaries"
+    if _lookup(spec, current, [folder]) is not None:
+        return False
+    values = _lookup(spec, current, [cache_dir() / "canaries"]) or canary_values(spec)
+    update_table(folder / f"{current}.json", "canary table", TABLE, _fix(folder / f"{current}.json"),
+                 lambda table: table.__setitem__(canary_spec(spec).key(), values))
+    return True
+
+
 def computed_elsewhere(provenance: dict) -> bool:
     """Whether a stored result — and so the canary recorded beside it, by the same process —
     may come from another processor than this one. fp32 kernels round differently across CPU

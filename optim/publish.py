@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from . import mode, sidefile
@@ -256,6 +257,52 @@ def plan_notebook(path: Path, profile: str = "full"):
                        errors, late, edges)
 
 
+def vouch(names: list[str] | None = None) -> pd.DataFrame:
+    """For each chapter's stored full results (its manifest): how many the current code computed
+    itself, how many older code computed and the canaries vouch for (same numbers), and how many
+    they do not (stale, or unverified when stored on another processor), and how many use an
+    optimizer their chapter registers itself (checked when it renders); the current code's
+    canaries are recorded beside the results on the way (:func:`optim.canary.record_current`),
+    so that a fresh clone checks them without computing any. Run after a change that alters
+    the code's fingerprint (``python -m optim.book canaries``), then commit ``canaries/``."""
+    from .cache import RunCache
+    from .canary import computed_elsewhere, record_current, same_numbers
+    from .runner import fingerprint
+    from .spec import RunSpec
+
+    names = names or chapters()
+    unknown = [n for n in names if n not in chapters()]
+    if unknown:
+        raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
+    root = mode.results_root()
+    cache, rows = RunCache(root / "full"), []
+    for name in names:
+        counts = dict(chapter=name, results=0, current=0, vouched=0, stale=0, unverified=0, recorded=0,
+                      in_chapter=0)
+        for key in manifest_keys(name) or []:
+            result = cache.get(key)
+            if result is None or "spec" not in result:
+                continue
+            spec = RunSpec.from_stored(result["spec"])
+            counts["results"] += 1
+            try:
+                current = fingerprint(spec)
+            except ValueError:  # an optimizer the chapter registers itself: checked when it renders
+                counts["in_chapter"] += 1
+                continue
+            stored = result["provenance"].get("fingerprint")
+            if stored == current:
+                counts["current"] += 1
+                continue
+            counts["recorded"] += record_current(spec, current, root)
+            if stored is not None and same_numbers(spec, stored, current, root):
+                counts["vouched"] += 1
+            else:
+                counts["unverified" if computed_elsewhere(result["provenance"]) else "stale"] += 1
+        rows.append(counts)
+    return pd.DataFrame(rows)
+
+
 def _render_one(chapter: str, out_dir: str) -> tuple[str, float, str | None]:
     """Render ``chapter`` from its stored full results (in a worker process); its time, or the error."""
     started = time.perf_counter()
@@ -353,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
     planner.add_argument("--profile", default="full", choices=PROFILES)
     sub.add_parser("relink", help="point the chapters' install cells and CITATION.cff at _config.yml's repository")
+    vouching = sub.add_parser("canaries", help="check every stored full result against the current code by its canary, "
+                                               "recording the current canaries beside the results")
+    vouching.add_argument("chapters", nargs="*", metavar="CHAPTER")
     run = sub.add_parser("run", help="execute one chapter with papermill")
     run.add_argument("chapter", nargs="?", default="")
     run.add_argument("--profile", default="quick", choices=PROFILES)
@@ -366,6 +416,14 @@ def main(argv: list[str] | None = None) -> int:
         except (IncompleteResults, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.command == "canaries":
+        try:
+            table = vouch(args.chapters or None)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(table.to_string(index=False))
+        return 0
     if args.command == "relink":
         changed = relink()
         print(f"{len(changed)} files now name {repository()}" + "".join(f"\n  {p.relative_to(ROOT)}" for p in changed))

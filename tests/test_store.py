@@ -394,3 +394,20 @@ def test_canaries_recorded_by_processes_side_by_side_are_all_kept(tmp_path):
     assert [w.exitcode for w in workers] == [0, 0]
     table = json.loads((tmp_path / f"{'f' * 16}.json").read_text())
     assert sorted(v for values in table.values() for v in values) == sorted(k + i / 100 for k in (1, 2) for i in range(30))
+
+
+def test_after_a_code_change_the_canaries_command_vouches_and_records_the_current_canaries(
+        stored_full, edited_optimizer_file, tmp_path, monkeypatch):
+    spec, result = stored_full  # stored under tmp_path by the old code; the SWATS source has been edited since
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(publish, "chapters", lambda: ["tiny"])
+    publish.write_manifest("tiny", [result["key"]])
+    new = runner.fingerprint(spec)
+    assert not (tmp_path / "canaries" / f"{new}.json").exists()
+    (row,) = publish.vouch().to_dict("records")
+    assert row == dict(chapter="tiny", results=1, current=0, vouched=1, stale=0, unverified=0, recorded=1, in_chapter=0)
+    assert (tmp_path / "canaries" / f"{new}.json").exists()  # a fresh clone now checks it without computing
+    calls = _trained(monkeypatch)
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == "stored" and calls == []  # no canary computed, nothing trained
+    assert publish.vouch()["recorded"].tolist() == [0]
