@@ -29,8 +29,31 @@ from .atomic import write_json_atomic
 from .layout import BUILD, CLAIMS, DEVICES, PROFILES, ROOT
 
 # --- the repository address: one place (_config.yml), checked and rewritten from there ----------
-_INSTALL_URL = re.compile(r"git\+(https?://[^@\s\"]+)@")
+INSTALL_CELL = """\
+# Opened on Colab? This installs the book's package and its stored results at this page's
+# commit (REF: the build writes the commit a page was built from; an edition's notebooks name
+# its tag) and runs the chapter from that copy; set profile = "full" below to render the page
+# from the stored results. Inside a checkout of the book, or on Binder, it does nothing.
+import importlib.util
+
+if importlib.util.find_spec("optim") is None:
+    import os
+    import subprocess
+    import sys
+
+    REPOSITORY, REF = "{repository}", "{ref}"
+    subprocess.run(["git", "clone", "--quiet", "--filter=blob:none", REPOSITORY, "optim-book"], check=True)
+    subprocess.run(["git", "-C", "optim-book", "checkout", "--quiet", REF], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "./optim-book[book]"], check=True)
+    sys.path.insert(0, os.path.abspath("optim-book"))  # this kernel imports it from the copy at once
+    os.environ["OPTIM_RESULTS_DIR"] = os.path.abspath("optim-book/data/results")"""
+_INSTALL_FIELDS = re.compile(r'REPOSITORY, REF = "([^"]*)", "([^"]*)"')
 _CITATION_URL = re.compile(r'^(repository-code:\s*)"?([^"\n]+)"?$', re.M)
+
+
+def install_cell(repository_url: str, ref: str) -> str:
+    """The first code cell of every chapter: :data:`INSTALL_CELL` for this repository and ref."""
+    return INSTALL_CELL.format(repository=repository_url, ref=ref)
 
 
 def repository(root: Path = ROOT) -> str:
@@ -39,32 +62,65 @@ def repository(root: Path = ROOT) -> str:
     return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"].rstrip("/")
 
 
+def _install_fields(notebook) -> tuple[str, str] | None:
+    first = next((c for c in notebook.cells if c.cell_type == "code"), None)
+    found = _INSTALL_FIELDS.search(first.source) if first is not None else None
+    return (found.group(1), found.group(2)) if found and first.source == install_cell(*found.groups()) else None
+
+
 def link_problems(root: Path = ROOT) -> list[str]:
-    """Places that name another repository than ``_config.yml``: a chapter's install cell (what
-    Colab and Binder install) or ``CITATION.cff``'s ``repository-code``."""
+    """Places that do not follow ``_config.yml``'s repository: a chapter whose first code cell
+    is not the install cell for it (what Colab installs), or ``CITATION.cff``'s ``repository-code``."""
+    import nbformat
+
     url, problems = repository(root), []
     for path in sorted((root / "chapters").glob("*.ipynb")):
-        named = set(_INSTALL_URL.findall(path.read_text()))
-        if named != {url}:
-            problems.append(f"{path.relative_to(root)} installs from {', '.join(sorted(named)) or 'nowhere'}")
+        fields = _install_fields(nbformat.read(path, as_version=4))
+        if fields is None:
+            problems.append(f"{path.relative_to(root)} does not open with the book's install cell")
+        elif fields[0] != url:
+            problems.append(f"{path.relative_to(root)} installs from {fields[0]}")
     citation = _CITATION_URL.search((root / "CITATION.cff").read_text())
     if citation is None or citation.group(2).rstrip("/") != url:
         problems.append(f"CITATION.cff names {citation.group(2) if citation else 'no repository'}")
     return problems
 
 
-def relink(root: Path = ROOT) -> list[Path]:
-    """Point every install cell and ``CITATION.cff`` at ``_config.yml``'s repository (a fork's
-    one step after editing that address); return the files changed."""
+def relink(root: Path = ROOT, ref: str | None = None) -> list[Path]:
+    """Make every chapter open with the install cell for ``_config.yml``'s repository (keeping
+    each one's ref, or setting ``ref``: an edition's tag) and point ``CITATION.cff`` there (a
+    fork's one step after editing that address); return the files changed."""
+    import nbformat
+
     url, changed = repository(root), []
-    for path in [*sorted((root / "chapters").glob("*.ipynb")), root / "CITATION.cff"]:
-        text = path.read_text()
-        new = _INSTALL_URL.sub(f"git+{url}@", text) if path.suffix == ".ipynb" else \
-            _CITATION_URL.sub(lambda m: f'{m.group(1)}"{url}"', text)
-        if new != text:
-            path.write_text(new)
+    for path in sorted((root / "chapters").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        first = next(c for c in notebook.cells if c.cell_type == "code")
+        fields = _install_fields(notebook)
+        source = install_cell(url, ref or (fields[1] if fields else "main"))
+        if first.source != source:
+            first.source = source
+            nbformat.write(notebook, path)
             changed.append(path)
+    citation = root / "CITATION.cff"
+    text = citation.read_text()
+    new = _CITATION_URL.sub(lambda m: f'{m.group(1)}"{url}"', text)
+    if new != text:
+        citation.write_text(new)
+        changed.append(citation)
     return changed
+
+
+def _pin(notebook_path: Path, commit: str | None) -> None:
+    """Write the commit a page was built from into its install cell (the page and its .ipynb download)."""
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    fields = _install_fields(notebook)
+    if commit and fields and fields[1] != commit:
+        first = next(c for c in notebook.cells if c.cell_type == "code")
+        first.source = install_cell(fields[0], commit)
+        nbformat.write(notebook, notebook_path)
 
 
 # --- the book ---------------------------------------------------------------------------------
@@ -184,6 +240,9 @@ def execute(chapter: str, profile: str, device: str = "auto", out_dir: Path | No
             if keys:
                 write_manifest(chapter, keys)
     _hide_injected_parameters(target)
+    from .training import git_commit
+
+    _pin(target, git_commit())
     return target
 
 
@@ -399,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     planner = sub.add_parser("plan", help="list each chapter's runs (stored, missing, stale) and the time they need")
     planner.add_argument("chapters", nargs="*", metavar="CHAPTER")
     planner.add_argument("--profile", default="full", choices=PROFILES)
-    sub.add_parser("relink", help="point the chapters' install cells and CITATION.cff at _config.yml's repository")
+    relinker = sub.add_parser("relink", help="point the chapters' install cells and CITATION.cff at _config.yml's "
+                                             "repository")
+    relinker.add_argument("--ref", help="the ref the install cells install (an edition's tag); default: keep each one's")
     vouching = sub.add_parser("canaries", help="check every stored full result against the current code by its canary, "
                                                "recording the current canaries beside the results")
     vouching.add_argument("chapters", nargs="*", metavar="CHAPTER")
@@ -425,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table.to_string(index=False))
         return 0
     if args.command == "relink":
-        changed = relink()
+        changed = relink(ref=args.ref)
         print(f"{len(changed)} files now name {repository()}" + "".join(f"\n  {p.relative_to(ROOT)}" for p in changed))
         return 0
     if args.command == "plan":

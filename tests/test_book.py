@@ -220,19 +220,34 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def test_every_chapter_can_install_the_package_on_colab_or_binder():
-    import tomllib
-
     import nbformat
-    import yaml
 
-    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
-    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    repository = publish.repository()
     for path in (ROOT / "chapters").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "code")
-        assert 'find_spec("optim") is None' in first.source, path.name
-        assert f'%pip install --quiet "{package} @ git+{repository}@main"' in first.source, path.name
+        assert first.source == publish.install_cell(repository, "main"), path.name
         assert "hide-cell" in first.metadata.get("tags", [])
+    assert publish.link_problems() == []
+
+
+def test_every_built_page_installs_the_commit_it_was_built_from(built_book):
+    import nbformat
+
+    from optim.training import git_commit
+
+    commit = git_commit()
+    for chapter in publish.chapters():
+        executed = nbformat.read(ROOT / "_build" / "src" / "chapters" / f"{chapter}.ipynb", as_version=4)
+        first = next(c for c in executed.cells if c.cell_type == "code")
+        assert first.source == publish.install_cell(publish.repository(), commit), chapter
+
+
+def test_the_install_cell_runs_inside_a_checkout_without_installing_anything():
+    # here optim is importable (this checkout): the cell must do nothing, not clone or install
+    done = subprocess.run([sys.executable, "-c", publish.install_cell("https://invalid.example/none", "main")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and not (ROOT / "optim-book").exists(), done.stderr
 
 
 def test_set_up_code_is_collapsed_and_the_injected_parameters_are_not_shown(built_book):

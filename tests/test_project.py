@@ -90,6 +90,8 @@ def test_the_workflow_has_a_fast_lane_a_book_lane_caches_a_preview_and_the_plan(
 
 
 def test_the_repository_address_lives_in_config_and_a_fork_relinks_everything_from_there(tmp_path):
+    import nbformat
+
     from optim import publish
 
     assert publish.link_problems() == []  # this checkout: the install cells and CITATION.cff follow _config.yml
@@ -104,4 +106,17 @@ def test_the_repository_address_lives_in_config_and_a_fork_relinks_everything_fr
     assert len(problems) == 3 and "chapters/adam.ipynb installs from https://github.com/optim-book/optim-book" in problems
     assert len(publish.relink(tmp_path)) == 3
     assert publish.link_problems(tmp_path) == []
-    assert "git+https://github.com/someone/fork@main" in (tmp_path / "chapters" / "adam.ipynb").read_text()
+    assert publish.relink(tmp_path, ref="v0.2.0") and publish.link_problems(tmp_path) == []  # an edition's tag
+    first = next(c for c in nbformat.read(tmp_path / "chapters" / "adam.ipynb", as_version=4).cells
+                 if c.cell_type == "code")
+    assert first.source == publish.install_cell("https://github.com/someone/fork", "v0.2.0")
+    assert "https://github.com/someone/fork" in (tmp_path / "CITATION.cff").read_text()
+
+
+def test_binder_builds_the_checkout_with_cpu_only_torch_at_the_pinned_versions():
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in post_build
+    assert "-c constraints.txt" in post_build and '-e ".[book]"' in post_build
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111  # repo2docker runs it
+    python = (ROOT / "binder" / "runtime.txt").read_text().strip()
+    assert python == f"python-{tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['requires-python'][2:]}"
