@@ -62,9 +62,10 @@ ADAM = "Adam, no decay"
 @dataclass
 class Baselines:
     """The tuned baselines: ``chosen`` (per method: the rate chosen on the selection seeds, its
-    score, grid and edge flag), ``selection`` (those runs) and ``judged`` (each method at its
-    chosen rate on the judged seeds), tidy frames tagged with the method labels; ``best_sgd``
-    is the decay whose tuned rate scored best on the selection seeds."""
+    score, grid and edge flag), ``selection`` (those runs) and ``judged`` (SGD at its best decay,
+    SGD without decay and Adam, each at its chosen rate on the judged seeds: what the positive
+    controls compare), tidy frames tagged with the method labels; ``best_sgd`` is the decay
+    whose tuned rate scored best on the selection seeds; ``decays`` those tried."""
 
     chosen: pd.DataFrame
     selection: pd.DataFrame
@@ -101,7 +102,7 @@ def baselines(profile: str, seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS,
             break
         decays = decays + (decays[-1] * 4,)
     judged = []
-    for _, row in chosen.iterrows():
+    for _, row in chosen[chosen["tag"].isin([best_sgd, sgd_label(0.0), ADAM])].iterrows():
         optimizer, hparams = methods[row["tag"]]
         judged += specs(optimizer, hparams | dict(lr=row["hp_lr"]), seeds, tag=row["tag"], **changes)
     return Baselines(chosen, selection, run_many(judged, profile=profile), best_sgd, decays)
