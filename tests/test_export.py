@@ -65,7 +65,7 @@ def test_exported_tables_read_back_with_plain_pandas_match_the_stored_runs(tmp_p
 
 
 def test_the_export_refuses_an_unknown_chapter_before_writing(tmp_path):
-    with pytest.raises(ValueError, match="unknown chapter 'nope'; valid chapters: testbed"):
+    with pytest.raises(ValueError, match="unknown chapter 'nope'; valid chapters: intro, testbed"):
         export.export(tmp_path / "out", ["nope"])
     assert not (tmp_path / "out").exists()
 
