@@ -206,10 +206,11 @@ def _pool_round(specs: list[RunSpec], indices: list[int], n: int, threads: int, 
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    from joblib.externals.loky import get_reusable_executor
+    from joblib.executor import get_memmapping_executor
 
     env = {var: str(threads) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    pool = get_reusable_executor(max_workers=n, timeout=300, env=env)
+    # joblib's flavour of loky's reusable pool: the one joblib.Parallel (the planner) shares
+    pool = get_memmapping_executor(n, timeout=300, env=env)
     futures = {pool.submit(_indexed, i, specs[i], entries[specs[i].optimizer], threads, marks): i for i in indices}
     finished, cause = set(), None
     for future in as_completed(futures):

@@ -84,7 +84,7 @@ def test_the_data_pages_pandas_example_runs_on_an_export(tmp_path):
 
     page = (ROOT / "chapters" / "data.md").read_text()
     (example,) = re.findall(r"```python\n(.*?)```", page, re.S)
-    out = tmp_path / "_build" / "html" / "_static" / "data"
+    out = tmp_path / "_build" / "html" / "_static" / "results"
     export.export(out, ["adam"])  # the committed full results of one chapter
     done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
