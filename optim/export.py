@@ -91,6 +91,28 @@ def claim_tables(chapter: str, claims_file: Path | None = None) -> tuple[pd.Data
     return pd.DataFrame(claims), pd.DataFrame(comparisons)
 
 
+def costs(chapters: list[str] | None = None) -> pd.DataFrame:
+    """What re-running each chapter's stored full profile costs: its runs, their compute summed
+    (each run's wall time where it was computed, beside the other runs of its batch), the
+    wall-clock time that is on a 2-core CPU like the book's (the executor trains two runs at
+    once there), and the processors that computed them. Chapters without stored full results
+    are left out; a machine of another kind gets its own estimate from ``make plan``."""
+    from .publish import chapters as book_chapters
+    from .runner import hardware
+
+    rows = []
+    for chapter in chapters or book_chapters():
+        results = stored_runs(chapter)
+        if not results:
+            continue
+        seconds = sum(r["wall_time"] for r in results)
+        machines = sorted({hardware(r["provenance"]) for r in results})
+        rows.append({"chapter": chapter, "runs": len(results), "compute (run-hours)": seconds / 3600,
+                     "wall-clock on 2 cores (hours)": seconds / 3600 / 2,
+                     "computed on": "; ".join(machines)})
+    return pd.DataFrame(rows)
+
+
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
     """Columns Parquet can type: a column of mixed Python values (a seed count or a note, a
     list) becomes text, lists and mappings as JSON."""
