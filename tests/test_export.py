@@ -89,3 +89,17 @@ def test_the_data_pages_pandas_example_runs_on_an_export(tmp_path):
     done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "adam" in done.stdout and "mean" in done.stdout
+
+
+def test_the_cost_of_reproducing_a_chapter_is_summed_from_its_stored_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path))
+    stored = runner.run_results([RunSpec("logreg", optimizer="adam", seed=s, **TINY) for s in (0, 1)], profile="full",
+                                progress=False)
+    publish.write_manifest("tiny", [r["key"] for r in stored])
+    monkeypatch.setattr(publish, "chapters", lambda: ["tiny", "empty"])
+    (row,) = export.costs().to_dict("records")  # a chapter without stored results is left out
+    seconds = sum(r["wall_time"] for r in stored)
+    assert row["chapter"] == "tiny" and row["runs"] == 2
+    assert row["compute (run-hours)"] == pytest.approx(seconds / 3600)
+    assert row["wall-clock on 2 cores (hours)"] == pytest.approx(seconds / 7200)
+    assert row["computed on"] == runner.hardware(stored[0]["provenance"])
