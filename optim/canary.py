@@ -1,7 +1,7 @@
 """Canaries: did a code change alter the numbers behind stored full-profile results?
 
 A stored result records the fingerprint of the code that computed it
-(:func:`optim.runner.fingerprint`). When that code changes, the result is not thrown away:
+(:func:`optim.fingerprint.fingerprint`). When that code changes, the result is not thrown away:
 a *canary* — the same configuration (model, optimizer, hyperparameters, schedule, data
 handling) trained for a few steps on a few images, in fp32 on one CPU thread — is run on
 the current code and compared with the canary recorded when the result was stored. The same

@@ -326,7 +326,7 @@ def vouch(names: list[str] | None = None) -> pd.DataFrame:
     the code's fingerprint (``python -m optim.book canaries``), then commit ``canaries/``."""
     from .cache import RunCache
     from .canary import computed_elsewhere, record_current, same_numbers
-    from .runner import fingerprint
+    from .fingerprint import fingerprint
     from .spec import RunSpec
 
     names = names or chapters()

@@ -1,10 +1,9 @@
 """Run experiments through the cache: ``run_many(specs)`` → a tidy DataFrame.
 
 Results live under ``data/results/<profile>/<key>.json.gz``, keyed by what the run computes
-(:meth:`RunSpec.key`), and each records the **fingerprint** of the code that computed it: the
-source of every module the training loop imports (found by following the package's own
-imports, not from a hand-kept list), the optimizer's and the model's own files. Editing a
-chapter, the plots or the analysis changes nothing.
+(:meth:`RunSpec.key`), and each records the **fingerprint** of the code that computed it
+(:mod:`optim.fingerprint` states what it covers). Editing a chapter, the plots or the
+analysis changes nothing.
 
 When the code behind a stored result has changed since (its fingerprint differs):
 
@@ -26,7 +25,6 @@ every requested run: the chapter manifest).
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import json
@@ -36,7 +34,6 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,88 +43,11 @@ from . import mode, registry
 from .cache import RunCache
 from .data import info
 from .executor import execute
+from .fingerprint import computation_fingerprint, fingerprint
 from .layout import PROFILES
-from .models import model_source_file
 from .spec import RunSpec
 
 MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points when stored
-_PACKAGE = Path(__file__).resolve().parent
-
-
-@cache
-def _imports_of(path: Path) -> tuple[Path, ...]:
-    """The package files ``path`` imports (relative imports, at any depth of the code)."""
-    tree = ast.parse(path.read_text())
-    here = path.parent
-    found = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level == 0:
-            continue
-        base = here
-        for _ in range(node.level - 1):
-            base = base.parent
-        parts = node.module.split(".") if node.module else []
-        target = base.joinpath(*parts)
-        candidates = [target.with_suffix(".py"), target / "__init__.py"]
-        if node.module is None or (target / "__init__.py").exists():  # "from . import x" / "from .pkg import x"
-            candidates += [target / f"{alias.name}.py" for alias in node.names]
-        found += [c for c in candidates if c.exists()]
-    return tuple(sorted(set(found)))
-
-
-def _closure(start: Path, keep=lambda path: True) -> set[Path]:
-    seen, todo = set(), [start]
-    while todo:
-        path = todo.pop()
-        if path in seen or not keep(path):
-            continue
-        seen.add(path)
-        todo += _imports_of(path)
-    return seen
-
-
-def _shared(path: Path) -> bool:
-    """Files every run executes; each optimizer's and model's own files are added per spec."""
-    rel = path.relative_to(_PACKAGE).as_posix()
-    return not (rel.startswith(("optimizers/", "models/")) and rel not in ("optimizers/base.py",))
-
-
-@cache
-def _shared_files() -> frozenset[Path]:
-    return frozenset(p for p in _closure(_PACKAGE / "training.py", _shared) if _shared(p))
-
-
-def _optimizer_file(name: str) -> Path | str:
-    """The file defining optimizer ``name``; for one defined without a file (a notebook
-    cell, ``python -c``) its qualified name, so its runs are not invalidated by edits."""
-    found = registry.entry(name)
-    defining = found.cls if found.cls is not None and found.cls.__module__.startswith("optim.") else found.factory
-    try:
-        return Path(inspect.getsourcefile(defining))
-    except (OSError, TypeError):
-        return f"{getattr(defining, '__module__', '?')}.{getattr(defining, '__qualname__', name)}"
-
-
-@lru_cache(maxsize=256)
-def _source(path: Path, mtime_ns: int, size: int) -> bytes:
-    """One source file's bytes, read once per version of it (path, mtime, size)."""
-    return path.read_bytes()
-
-
-def fingerprint(spec: RunSpec) -> str:
-    """sha256 of the source files ``spec``'s result depends on (see the module docstring)."""
-    files = set(_shared_files()) | _closure(model_source_file(spec.model))
-    optimizer = _optimizer_file(spec.optimizer)
-    h = hashlib.sha256()
-    if isinstance(optimizer, Path):
-        files |= _closure(optimizer) if optimizer.is_relative_to(_PACKAGE) else {optimizer}
-    else:
-        h.update(optimizer.encode())
-    for path in sorted(files):
-        stat = path.stat()
-        h.update(path.name.encode())
-        h.update(_source(path, stat.st_mtime_ns, stat.st_size))
-    return h.hexdigest()[:16]
 
 
 def select(table: Mapping[str, Any], profile: str) -> Any:
@@ -445,26 +365,11 @@ def run_curves(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.
 
 
 # --- computations that are not training runs --------------------------------------------------
-_COMPUTED_CODE = ("problems", "optimizers", "registry.py", "schedules.py")
-
-
-def _computation_fingerprint() -> str:
-    """The source of the code a stored computation may call: the test problems, the
-    optimizers, the registry and the schedules."""
-    digest = hashlib.sha256()
-    for part in _COMPUTED_CODE:
-        path = _PACKAGE / part
-        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            stat = file.stat()
-            digest.update(file.relative_to(_PACKAGE).as_posix().encode() + _source(file, stat.st_mtime_ns, stat.st_size))
-    return digest.hexdigest()[:16]
-
-
 def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike | None = None, **params) -> Any:
     """A deterministic computation that is not a training run — the online problem's sweeps,
     say — stored like one: ``results/<profile>/<key>.json.gz``, keyed by ``name`` and the
     JSON-able ``params`` that determine it, with the fingerprint of the code it calls
-    (:data:`_COMPUTED_CODE`). ``compute()`` returns a DataFrame (stored as columns) or a
+    (:data:`optim.fingerprint.COMPUTED_CODE`). ``compute()`` returns a DataFrame (stored as columns) or a
     JSON-able value. A stored result whose code has changed since is recomputed, except in a
     render-only build or a plan (``make plan`` executes the chapter to list its runs and must
     not spend minutes recomputing), which use it and count it as stale (``computed.stale``);
@@ -474,7 +379,7 @@ def computed(name: str, compute, profile: str = "quick", root: str | os.PathLike
     folder = results_dir(profile, base)
     payload = json.dumps({"computation": name, "params": params}, sort_keys=True, default=str)
     key = "computed-" + hashlib.sha256(payload.encode()).hexdigest()[:24]
-    current = _computation_fingerprint()
+    current = computation_fingerprint()
     cache = RunCache(folder)
     stored = cache.get(key)
     if requests := mode.request_log():

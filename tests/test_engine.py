@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import optim
-from optim import runner
+from optim import fingerprint, runner
 from optim.models import FIXED_SHAPES, INPUT_SHAPES, MODELS, build_model, is_autoencoder
 from optim.problems import central_difference, get_function, gradient, run_online
 from optim.spec import RunSpec
@@ -144,8 +144,8 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
     before = (runner.fingerprint(spec), runner.fingerprint(adam))
     fake = tmp_path / "swats.py"
     fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# edited\n")
-    original = runner._optimizer_file
-    monkeypatch.setattr(runner, "_optimizer_file",
+    original = fingerprint._optimizer_file
+    monkeypatch.setattr(fingerprint, "_optimizer_file",
                         lambda name: fake if name == "swats" else original(name))
     assert runner.fingerprint(spec) != before[0]
     assert runner.fingerprint(adam) == before[1]
@@ -155,7 +155,7 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
 
 
 def test_the_fingerprint_follows_the_packages_imports_not_the_chapters():
-    files = {p.relative_to(runner._PACKAGE).as_posix() for p in runner._shared_files()}
+    files = {p.relative_to(fingerprint.PACKAGE).as_posix() for p in fingerprint._shared_files()}
     assert {"training.py", "data.py", "schedules.py", "registry.py", "probes.py", "spec.py",
             "optimizers/base.py"} <= files
     assert not files & {"book.py", "plots.py", "analysis.py", "bench.py", "runner.py", "optimizers/swats.py"}

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 import optim
-from optim import book, publish, runner, training
+from optim import book, fingerprint, publish, runner, training
 from optim.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +32,8 @@ def edited_optimizer_file(tmp_path, monkeypatch):
     """The SWATS source edited (a comment): a new fingerprint for SWATS runs."""
     fake = tmp_path / "swats.py"
     fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# a refactor\n")
-    original = runner._optimizer_file
-    monkeypatch.setattr(runner, "_optimizer_file", lambda name: fake if name == "swats" else original(name))
+    original = fingerprint._optimizer_file
+    monkeypatch.setattr(fingerprint, "_optimizer_file", lambda name: fake if name == "swats" else original(name))
     monkeypatch.setenv("OPTIM_DATA_DIR", str(tmp_path / "cache"))  # canaries of the new code go here
     from optim import data
 
@@ -271,7 +271,7 @@ def test_a_stored_computation_is_computed_once_and_reused_until_its_code_changes
     assert runner.computed.count == count_before + 2  # each value returned counts, computed or stored (the header)
     runner.computed("demo", compute, "full", root=tmp_path, steps=4)  # other parameters: another result
     assert len(calls) == 2
-    monkeypatch.setattr(runner, "_computation_fingerprint", lambda: "edited")
+    monkeypatch.setattr(runner, "computation_fingerprint", lambda: "edited")
     monkeypatch.setenv("OPTIM_RENDER_ONLY", "1")
     stale_before = runner.computed.stale
     assert runner.computed("demo", compute, "full", root=tmp_path, steps=3).equals(first)  # used, counted stale
