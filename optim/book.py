@@ -271,6 +271,18 @@ def claims(chapter: str, rows: list[dict], profile: str):
     return table.style.format({"verdict": badge}).hide(axis="index")
 
 
+def glue_text(chapter: str, **values) -> None:
+    """Glue each of ``values`` as text under ``<chapter>-<name>`` (underscores as hyphens), for
+    the chapter's markdown to cite as {glue:text}`<chapter>-<name>`: the prose is written as
+    prose, the numbers come from the runs. Outside a book build it does nothing."""
+    try:
+        from myst_nb import glue
+    except ImportError:  # a plain Python session
+        return
+    for name, value in values.items():
+        glue(f"{chapter}-{name.replace('_', '-')}", str(value), display=False)
+
+
 def tuning_table(chosen: pd.DataFrame, vary: str = "hp_lr"):
     """A tuning choice (:func:`optim.tuning.choose`) as a table: the chosen value, its selection
     score, the grid it was chosen from, and a flag where it sits on the grid's edge."""
