@@ -11,6 +11,9 @@ below read and validate (a bad value is a one-line error naming it and the valid
 ``OPTIM_PLAN_FILE``    train nothing: record every requested run and its status in this file.
 ``OPTIM_REQUEST_LOG``  append the key of every requested run to this file (a chapter's manifest).
 ``OPTIM_PROGRESS``     show each batch of runs' progress bar even off a terminal.
+
+The dataset settings (``OPTIM_DATA_DIR``, ``OPTIM_DEBIAN_DATASETS``, read by :mod:`optim.data`)
+reach the kernels made absolute too.
 """
 
 from __future__ import annotations
@@ -82,12 +85,26 @@ def progress() -> bool | None:
     return True if _flag("OPTIM_PROGRESS") else None
 
 
+def _absolute_data_settings() -> dict[str, str]:
+    """The dataset settings a kernel must share with this process, made absolute: a relative
+    ``OPTIM_DATA_DIR`` or ``OPTIM_DEBIAN_DATASETS`` means this process's working folder, while
+    a chapter's kernel runs in ``chapters/``."""
+    from .data import cache_dir
+
+    out = {}
+    if os.environ.get("OPTIM_DATA_DIR") is not None:
+        out["OPTIM_DATA_DIR"] = str(cache_dir().resolve())  # validated there (an empty value, a file)
+    if os.environ.get("OPTIM_DEBIAN_DATASETS"):
+        out["OPTIM_DEBIAN_DATASETS"] = str(Path(os.environ["OPTIM_DEBIAN_DATASETS"]).expanduser().resolve())
+    return out
+
+
 @contextlib.contextmanager
 def kernel_environment(*, render_only: bool = False, plan_file: Path | None = None,
                        request_log: Path | None = None, progress: bool = False) -> Iterator[None]:
     """Set the mode for the chapter kernels started inside (their environment is this
     process's), with the results folder made absolute; restore everything afterwards."""
-    values = {"OPTIM_RESULTS_DIR": str(results_root()),
+    values = {"OPTIM_RESULTS_DIR": str(results_root()), **_absolute_data_settings(),
               "OPTIM_RENDER_ONLY": "1" if render_only else None,
               "OPTIM_PLAN_FILE": str(plan_file) if plan_file else None,
               "OPTIM_REQUEST_LOG": str(request_log) if request_log else None,

@@ -211,6 +211,16 @@ def test_the_chapter_kernels_get_the_same_absolute_results_folder(tmp_path, monk
     assert "OPTIM_RESULTS_DIR" not in os.environ and not mode.render_only()
 
 
+def test_a_relative_dataset_folder_means_the_same_folder_to_the_chapter_kernels(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPTIM_DATA_DIR", "cache")
+    with mode.kernel_environment():
+        assert os.environ["OPTIM_DATA_DIR"] == str(tmp_path / "cache")
+    assert os.environ["OPTIM_DATA_DIR"] == "cache"
+
+
 @pytest.mark.parametrize("value, on", [("1", True), ("true", True), ("yes", True), ("0", False), ("", False),
                                        ("off", False)])
 def test_mode_switches_read_the_usual_spellings(monkeypatch, value, on):
