@@ -324,8 +324,8 @@ def vouch(names: list[str] | None = None) -> pd.DataFrame:
     canaries are recorded beside the results on the way (:func:`optim.canary.record_current`),
     so that a fresh clone checks them without computing any. Run after a change that alters
     the code's fingerprint (``python -m optim.book canaries``), then commit ``canaries/``."""
-    from .cache import RunCache
     from .canary import computed_elsewhere, record_current, same_numbers
+    from .export import stored_runs
     from .fingerprint import fingerprint
     from .spec import RunSpec
 
@@ -333,15 +333,11 @@ def vouch(names: list[str] | None = None) -> pd.DataFrame:
     unknown = [n for n in names if n not in chapters()]
     if unknown:
         raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
-    root = mode.results_root()
-    cache, rows = RunCache(root / "full"), []
+    root, rows = mode.results_root(), []
     for name in names:
         counts = dict(chapter=name, results=0, current=0, vouched=0, stale=0, unverified=0, recorded=0,
                       in_chapter=0)
-        for key in manifest_keys(name) or []:
-            result = cache.get(key)
-            if result is None or "spec" not in result:
-                continue
+        for result in stored_runs(name):
             spec = RunSpec.from_stored(result["spec"])
             counts["results"] += 1
             try:
