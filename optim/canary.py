@@ -12,11 +12,24 @@ Recorded canaries live beside the results they vouch for (``<results>/canaries/<
 committed with them); canaries of the current code computed only to check old results go to
 the dataset cache folder's ``canaries/`` (not committed), so rendering never writes into the
 committed results.
+
+**Processors round differently.** A canary recorded on one CPU model may differ from the same
+code's canary on another (fp32 kernels round differently; a near-zero gradient can flip sign),
+so comparing a result's canary, recorded where it was computed, with the current code's
+canary computed here cannot tell a code change from the other CPU's rounding. *Bridges* can:
+``<results>/canaries/by-cpu/<cpu>/<fingerprint>.json`` holds canaries computed on one CPU model
+only. ``python -m optim.book canaries`` records the current code's canary of every stored
+result there, for this CPU; run it before a change to the code's fingerprint and again after,
+and each configuration whose two canaries on this one CPU agree is vouched for across the
+change, wherever its result was computed. A result is valid when a chain of such agreements
+(:func:`same_numbers`) leads from the code that stored it to the current code.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from functools import lru_cache
 from pathlib import Path
 
 from .sidefile import mapping_of, numbers, read_table, update_table
@@ -24,6 +37,7 @@ from .spec import RunSpec
 
 RTOL = 1e-6
 CANARY_SIZE = dict(n_train=96, n_test=32, epochs=1, batch_size=16)
+BY_CPU = "by-cpu"  # the bridge folders: canaries computed on one CPU model each
 
 
 def canary_spec(spec: RunSpec) -> RunSpec:
@@ -56,10 +70,24 @@ def _read(path: Path) -> dict:
     return read_table(path, "canary table", TABLE, _fix(path)) or {}
 
 
+@lru_cache(maxsize=256)
+def _cached(path: Path, mtime_ns: int, size: int) -> dict:
+    return _read(path)
+
+
+def _table(path: Path) -> dict:
+    """:func:`_read`, kept while the file is unchanged (a build looks up ~1,000 canaries): read only."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    return _cached(path, stat.st_mtime_ns, stat.st_size)
+
+
 def _lookup(spec: RunSpec, fingerprint: str, folders: list[Path]) -> list[float] | None:
     cid = canary_spec(spec).key()
     for folder in folders:
-        values = _read(folder / f"{fingerprint}.json").get(cid)
+        values = _table(folder / f"{fingerprint}.json").get(cid)
         if values is not None:
             return values
     return None
@@ -124,13 +152,63 @@ def computed_elsewhere(provenance: dict) -> bool:
     return provenance["cpu"] != cpu_model()
 
 
+def _equal(old: list[float], new: list[float]) -> bool:
+    return len(old) == len(new) and all(
+        (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12) for a, b in zip(old, new))
+
+
+def cpu_folder(results_root: Path, cpu: str) -> Path:
+    """Where the canaries computed on CPU model ``cpu`` live: ``canaries/by-cpu/<cpu as a slug>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", cpu.lower()).strip("-") or "unknown"
+    return Path(results_root) / "canaries" / BY_CPU / slug
+
+
+def record_here(spec: RunSpec, current: str, results_root: Path) -> bool:
+    """Record the canary of ``spec`` under the current code ``current``, computed on this CPU, in
+    this CPU's bridge folder (:func:`cpu_folder`); True when it was added. Computed afresh: the
+    local cache may hold canaries another CPU computed (a cache folder shared across machines)."""
+    from .executor import cpu_model
+
+    path = cpu_folder(results_root, cpu_model()) / f"{current}.json"
+    if _lookup(spec, current, [path.parent]) is not None:
+        return False
+    values = canary_values(spec)
+    update_table(path, "canary table", TABLE, _fix(path), lambda table: table.__setitem__(canary_spec(spec).key(), values))
+    return True
+
+
+def _bridged(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
+    """Whether a chain of agreeing canaries leads from code ``stored`` to code ``current``: each
+    link two fingerprints whose canaries of ``spec`` agree in one table folder (the main one, or
+    one CPU's bridge folder, :func:`cpu_folder`)."""
+    cid = canary_spec(spec).key()
+    main = Path(results_root) / "canaries"
+    folders = [main] + sorted(p for p in (main / BY_CPU).glob("*") if p.is_dir())
+    values = []  # per folder: {fingerprint: canary} of the tables that hold this configuration
+    for folder in folders:
+        found = {path.stem: _table(path).get(cid) for path in folder.glob("*.json")}
+        values.append({fp: v for fp, v in found.items() if v is not None})
+    reached, todo = {stored}, [stored]
+    while todo:
+        here = todo.pop()
+        for table in values:
+            if here not in table:
+                continue
+            for fp, canary in table.items():
+                if fp not in reached and _equal(table[here], canary):
+                    reached.add(fp)
+                    todo.append(fp)
+    return current in reached
+
+
 def same_numbers(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
-    """Whether code ``current`` computes what code ``stored`` computed for ``spec`` (by their canaries).
+    """Whether code ``current`` computes what code ``stored`` computed for ``spec``: their canaries
+    agree, directly or by a chain of same-CPU bridges (module docstring).
 
     False when no canary was recorded for the stored code: nothing vouches for the result."""
     old = _lookup(spec, stored, [Path(results_root) / "canaries"])
     if old is None:
         return False
-    new = _current(spec, current, results_root)
-    return len(old) == len(new) and all(
-        (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12) for a, b in zip(old, new))
+    if _equal(old, _current(spec, current, results_root)):
+        return True
+    return _bridged(spec, stored, current, results_root)

@@ -316,17 +316,20 @@ def plan_notebook(path: Path, profile: str = "full"):
                        errors, late, edges)
 
 
-def vouch(names: list[str] | None = None) -> pd.DataFrame:
+def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.DataFrame:
     """For each chapter's stored full results (its manifest): how many the current code computed
     itself, how many older code computed and the canaries vouch for (same numbers), and how many
     they do not (stale, or unverified when stored on another processor), and how many use an
-    optimizer their chapter registers itself (checked when it renders); the current code's
-    canaries are recorded beside the results on the way (:func:`optim.canary.record_current`),
-    so that a fresh clone checks them without computing any. Run after a change that alters
-    the code's fingerprint (``python -m optim.book canaries``), then commit ``canaries/``."""
-    from .canary import computed_elsewhere, record_current, same_numbers
+    optimizer their chapter registers itself (checked when it renders). On the way the current
+    code's canaries are recorded beside the results (:func:`optim.canary.record_current`), so
+    that a fresh clone checks them without computing any, and in this CPU's bridge folder
+    (:func:`optim.canary.record_here`, ``bridged``): run it before a change that alters the
+    code's fingerprint and again after (``python -m optim.book canaries``), then commit
+    ``canaries/``: results computed on other processors stay vouched for across the change."""
+    from .canary import computed_elsewhere, record_current, record_here, same_numbers
     from .export import stored_runs
     from .fingerprint import fingerprint
+    from .progress import tqdm
     from .spec import RunSpec
 
     names = names or chapters()
@@ -336,8 +339,9 @@ def vouch(names: list[str] | None = None) -> pd.DataFrame:
     root, rows = mode.results_root(), []
     for name in names:
         counts = dict(chapter=name, results=0, current=0, vouched=0, stale=0, unverified=0, recorded=0,
-                      in_chapter=0)
-        for result in stored_runs(name):
+                      bridged=0, in_chapter=0)
+        runs = list(stored_runs(name))
+        for result in tqdm(runs, desc=f"canaries of {name}", unit="result", disable=None if progress is None else not progress):
             spec = RunSpec.from_stored(result["spec"])
             counts["results"] += 1
             try:
@@ -345,6 +349,7 @@ def vouch(names: list[str] | None = None) -> pd.DataFrame:
             except ValueError:  # an optimizer the chapter registers itself: checked when it renders
                 counts["in_chapter"] += 1
                 continue
+            counts["bridged"] += record_here(spec, current, root)
             stored = result["provenance"].get("fingerprint")
             if stored == current:
                 counts["current"] += 1

@@ -29,6 +29,7 @@ EPOCHS = 30
 BATCH_SIZE = 128
 SELECTION_SEEDS = (100,)  # learning rates and decays are chosen on these, never on judged seeds
 JUDGED_SEEDS = (0, 1, 2, 3, 4)
+EXTENDED_SEEDS = tuple(range(16))  # the gap control extended after the fact (chapters/plans/regime.yml)
 
 
 def spec(optimizer: str, hparams: dict, seed: int, *, epochs: int = EPOCHS, tag: str = "", **changes) -> RunSpec:
@@ -65,13 +66,24 @@ class Baselines:
     score, grid and edge flag), ``selection`` (those runs) and ``judged`` (SGD at its best decay,
     SGD without decay and Adam, each at its chosen rate on the judged seeds: what the positive
     controls compare), tidy frames tagged with the method labels; ``best_sgd`` is the decay
-    whose tuned rate scored best on the selection seeds; ``decays`` those tried."""
+    whose tuned rate scored best on the selection seeds; ``decays`` those tried; ``methods``
+    each label's optimizer and hyperparameters (without the rate)."""
 
     chosen: pd.DataFrame
     selection: pd.DataFrame
     judged: pd.DataFrame
     best_sgd: str
     decays: tuple[float, ...]
+    methods: dict[str, tuple[str, dict]]
+
+    def tuned_specs(self, labels, seeds, **changes) -> list[RunSpec]:
+        """The runs of the methods ``labels``, each at its chosen rate, on ``seeds``."""
+        chosen = self.chosen.set_index("tag")
+        runs = []
+        for label in labels:
+            optimizer, hparams = self.methods[label]
+            runs += specs(optimizer, hparams | dict(lr=chosen.loc[label, "hp_lr"]), seeds, tag=label, **changes)
+        return runs
 
 
 def baselines(profile: str, seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS, *, decays=SGD_DECAYS,
@@ -101,11 +113,10 @@ def baselines(profile: str, seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS,
         if best_sgd != sgd_label(decays[-1]) or attempt == widen or selection.attrs.get("planned"):
             break
         decays = decays + (decays[-1] * 4,)
-    judged = []
-    for _, row in chosen[chosen["tag"].isin([best_sgd, sgd_label(0.0), ADAM])].iterrows():
-        optimizer, hparams = methods[row["tag"]]
-        judged += specs(optimizer, hparams | dict(lr=row["hp_lr"]), seeds, tag=row["tag"], **changes)
-    return Baselines(chosen, selection, run_many(judged, profile=profile), best_sgd, decays)
+    base = Baselines(chosen, selection, pd.DataFrame(), best_sgd, decays, methods)
+    labels = [label for label in methods if label in (best_sgd, sgd_label(0.0), ADAM)]
+    base.judged = run_many(base.tuned_specs(labels, seeds, **changes), profile=profile)
+    return base
 
 
 def rise(frame: pd.DataFrame, metric: str = "test_loss") -> pd.Series:

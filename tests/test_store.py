@@ -30,6 +30,10 @@ def stored_full(tmp_path):
 @pytest.fixture
 def edited_optimizer_file(tmp_path, monkeypatch):
     """The SWATS source edited (a comment): a new fingerprint for SWATS runs."""
+    _edit_swats(tmp_path, monkeypatch)
+
+
+def _edit_swats(tmp_path, monkeypatch):
     fake = tmp_path / "swats.py"
     fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# a refactor\n")
     original = fingerprint._optimizer_file
@@ -405,9 +409,74 @@ def test_after_a_code_change_the_canaries_command_vouches_and_records_the_curren
     new = runner.fingerprint(spec)
     assert not (tmp_path / "canaries" / f"{new}.json").exists()
     (row,) = publish.vouch().to_dict("records")
-    assert row == dict(chapter="tiny", results=1, current=0, vouched=1, stale=0, unverified=0, recorded=1, in_chapter=0)
+    assert row == dict(chapter="tiny", results=1, current=0, vouched=1, stale=0, unverified=0, recorded=1, bridged=1,
+                       in_chapter=0)
     assert (tmp_path / "canaries" / f"{new}.json").exists()  # a fresh clone now checks it without computing
     calls = _trained(monkeypatch)
     (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
     assert again["status"] == "stored" and calls == []  # no canary computed, nothing trained
-    assert publish.vouch()["recorded"].tolist() == [0]
+    assert publish.vouch()[["recorded", "bridged"]].values.tolist() == [[0, 0]]
+
+
+def _as_if_from_another_cpu(result, tmp_path, monkeypatch):
+    """``result`` and its canary as if computed on another processor: this machine becomes "This
+    CPU", and the recorded canary is off by a relative 1e-4, as another CPU's rounding can leave it."""
+    monkeypatch.setattr("optim.executor.cpu_model", lambda: "This CPU")
+    table = tmp_path / "canaries" / f"{result['provenance']['fingerprint']}.json"
+    table.write_text(json.dumps({k: [v * (1 + 1e-4) for v in values] for k, values in json.loads(table.read_text()).items()}))
+
+
+@pytest.mark.parametrize("bridged", [True, False])
+def test_bridge_canaries_on_this_cpu_vouch_across_a_refactor_for_results_from_another_cpu(
+        stored_full, tmp_path, monkeypatch, bridged):
+    from optim import canary
+
+    spec, result = stored_full
+    _as_if_from_another_cpu(result, tmp_path, monkeypatch)
+    old = result["provenance"]["fingerprint"]
+    if bridged:  # before the change: the old code's canary on this CPU
+        assert canary.record_here(spec, old, tmp_path) and not canary.record_here(spec, old, tmp_path)
+    _edit_swats(tmp_path, monkeypatch)  # a refactor: same numbers, new fingerprint
+    new = runner.fingerprint(spec)
+    if bridged:  # after it: the new code's canary on this CPU
+        assert canary.record_here(spec, new, tmp_path)
+        assert {p.stem for p in (tmp_path / "canaries" / "by-cpu" / "this-cpu").glob("*.json")} == {old, new}
+    calls = _trained(monkeypatch)
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == ("stored" if bridged else "unverified") and again["epochs"] == result["epochs"]
+    assert all(c.n_train == 96 for c in calls)  # only canaries ran
+
+
+def test_a_bridge_does_not_vouch_across_a_change_in_the_numbers(stored_full, tmp_path, monkeypatch):
+    from optim import canary
+
+    spec, result = stored_full
+    _as_if_from_another_cpu(result, tmp_path, monkeypatch)
+    canary.record_here(spec, result["provenance"]["fingerprint"], tmp_path)
+    _edit_swats(tmp_path, monkeypatch)
+    real = training._normalize  # the edit changed the numbers this time
+    monkeypatch.setattr(training, "_normalize", lambda x, mean, std: real(x, mean, std) * 1.01)
+    canary.record_here(spec, runner.fingerprint(spec), tmp_path)
+    (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
+    assert again["status"] == "unverified"
+
+
+def test_a_chain_of_bridges_links_the_storing_code_to_the_current_code(tmp_path):
+    from optim import canary
+
+    spec = RunSpec("logreg", optimizer="swats", hparams=dict(lr=2e-3), **TINY)
+    cid = canary.canary_spec(spec).key()
+
+    def table(folder, fingerprint, values):
+        path = tmp_path / "canaries" / folder / f"{fingerprint}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({cid: values}))
+
+    table("", "a", [1.0, 2.0])                  # stored by code a on some CPU
+    table("by-cpu/cpu-x", "a", [1.5, 2.5])      # a, b and c on CPU x: a = b
+    table("by-cpu/cpu-x", "b", [1.5, 2.5])
+    table("by-cpu/cpu-y", "b", [1.7, 2.7])      # b = c on CPU y
+    table("by-cpu/cpu-y", "c", [1.7, 2.7])
+    table("by-cpu/cpu-x", "d", [9.0, 9.0])      # d computes something else
+    assert canary._bridged(spec, "a", "c", tmp_path)
+    assert not canary._bridged(spec, "a", "d", tmp_path) and not canary._bridged(spec, "d", "c", tmp_path)
