@@ -32,6 +32,19 @@ JUDGED_SEEDS = (0, 1, 2, 3, 4)
 EXTENDED_SEEDS = tuple(range(16))  # the gap control extended after the fact (chapters/plans/regime.yml)
 
 
+QUICK = dict(n_train=500, epochs=3, n_test=1000)  # the quick profile: the code runs, not the effects
+
+
+def fields(profile: str, device: str = "auto") -> dict:
+    """The run fields every chapter that uses the regime passes on (so all ask for the same
+    stored runs): the profile's sizes, the engine (:func:`optim.book.convnet_engine`), the device."""
+    from .book import convnet_engine
+    from .runner import select
+
+    sizes = select({"quick": QUICK, "full": dict(n_train=N_TRAIN, epochs=EPOCHS, n_test=None)}, profile)
+    return sizes | convnet_engine(profile, device) | dict(device=device)
+
+
 def spec(optimizer: str, hparams: dict, seed: int, *, epochs: int = EPOCHS, tag: str = "", **changes) -> RunSpec:
     """One run in the regime: ``optimizer`` with ``hparams``, the rate annealed to zero by one
     cosine period over ``epochs`` (SGDR with T_0 = epochs); ``changes`` override other fields
@@ -51,6 +64,10 @@ def specs(optimizer: str, hparams: dict, seeds=JUDGED_SEEDS, **kwargs) -> list[R
 SGD_DECAYS = (0.0, 1e-4, 5e-4, 2e-3)   # PyTorch's weight_decay (L2, coupled), λ = 0 included
 SGD_RATES = (0.025, 0.05, 0.1, 0.2)
 ADAM_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+
+
+# the quick profile's baseline grids (a page built in minutes); the full profile's are the above
+BASELINE_GRIDS = {"quick": dict(decays=(0.0, 5e-4), sgd_rates=(0.05, 0.1), adam_rates=(1e-3,), widen=1), "full": {}}
 
 
 def sgd_label(decay: float) -> str:
