@@ -36,7 +36,7 @@ ADAM_RATES = (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2)
 SGD_RATES = (0.025, 0.05, 0.1, 0.2, 0.4)
 BUDGETS = (15, 30, 60)  # epochs: the normalized-decay claim's training budgets
 BUDGET_DECAYS = (0.003125, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.2)  # λ_norm, a factor 2 apart
-JUDGED_EVAL_EVERY = 3  # judged runs: a test-loss curve of 10 points; grid runs: the last epoch only
+
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,8 @@ def schedule_specs(lr: float, lambda_norm: float, seeds, *, epochs: int = regime
 # --- the claims (plans in chapters/plans/adamw.yml) -------------------------------------------------
 def judged_specs(grids: dict[str, Grid], labels, seeds, **changes) -> list[RunSpec]:
     """Each of ``labels`` at its grid's best cell (:meth:`Grid.best`) on the judged ``seeds``,
-    evaluated every :data:`JUDGED_EVAL_EVERY` epochs."""
-    return [cell_spec(label, *grids[label].best(), s, eval_every=JUDGED_EVAL_EVERY, **changes)
+    evaluated every :data:`optim.regime.JUDGED_EVAL_EVERY` epochs."""
+    return [cell_spec(label, *grids[label].best(), s, eval_every=regime.JUDGED_EVAL_EVERY, **changes)
             for label in labels for s in seeds]
 
 

@@ -163,3 +163,43 @@ def overfitting_table(frame: pd.DataFrame, by: str = "tag") -> pd.DataFrame:
         rows.append({by: label, "runs": len(runs), **runs.mean().to_dict(),
                      "rise": float((runs.final_test_loss / runs.lowest_test_loss - 1).mean())})
     return pd.DataFrame(rows)
+
+
+JUDGED_EVAL_EVERY = 3  # judged runs of the paper chapters: a test-loss curve of 10 points, a third of the cost
+
+
+@dataclass
+class Tuned:
+    """Methods tuned on the regime: ``chosen`` (per method: the value chosen on the selection
+    seeds, its score, grid and edge flag; :func:`optim.tuning.choose`), ``selection`` and
+    ``judged`` (tidy runs, tagged with the methods' labels) and the judged runs' ``specs``."""
+
+    chosen: pd.DataFrame
+    selection: pd.DataFrame
+    judged: pd.DataFrame
+    specs: list[RunSpec]
+
+
+def tuned_runs(methods: dict[str, tuple[str, dict, dict]], grids: dict[str, list[float]], vary: str, profile: str,
+               seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS, *, widen: int = 2, **changes) -> Tuned:
+    """Tune the hyperparameter ``vary`` ('lr', 'nd_lr') of each of ``methods`` — label:
+    (optimizer, its other hyperparameters, its own run fields: a schedule, probes, model
+    options) — over ``grids[label]`` on ``selection_seeds`` by final test accuracy (runs read at
+    their end only), widened past an edge (:func:`optim.tuning.tune`), then run each choice on
+    ``seeds``, evaluated every :data:`JUDGED_EVAL_EVERY` epochs. ``changes``: the chapter's run
+    fields (:func:`fields`)."""
+    from .runner import run_many
+    from .tuning import tune
+
+    epochs = changes.pop("epochs", EPOCHS)
+
+    def run(label: str, value: float, run_seeds, eval_every: int) -> list[RunSpec]:
+        optimizer, hparams, extra = methods[label]
+        return specs(optimizer, hparams | {vary: value}, run_seeds, tag=label, epochs=epochs, eval_every=eval_every,
+                     **changes | extra)
+
+    chosen, selection = tune(lambda label, value: run(label, value, selection_seeds, epochs), grids, "test_acc",
+                             profile, label="tag", vary=f"hp_{vary}", mode="max", tiebreak=("test_loss", "min"),
+                             widen=widen)
+    judged = [s for _, row in chosen.iterrows() for s in run(row["tag"], row[f"hp_{vary}"], seeds, JUDGED_EVAL_EVERY)]
+    return Tuned(chosen, selection, run_many(judged, profile=profile), judged)
