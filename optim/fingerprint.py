@@ -11,9 +11,11 @@ The rule. A training run's fingerprint is the sha256 of the source files of
   package — a notebook cell, ``python -c`` — its qualified name instead, so its runs are not
   invalidated by edits elsewhere).
 
-Editing a chapter, the plots, the analysis, the runner or this module changes no fingerprint.
-A stored computation that is not a training run (``optim.runner.computed``) depends on
-:data:`COMPUTED_CODE` instead. The whole file's bytes count, docstrings and comments included.
+What counts is each file's *code*: its tokens without comments, docstrings and layout
+(:func:`_code`), so editing prose changes no fingerprint. Editing a chapter, the plots, the
+analysis, the runner or this module changes none either. A stored computation that is not a
+training run (``optim.runner.computed``) depends on :data:`COMPUTED_CODE` instead, whole files'
+bytes (docstrings and comments included).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import io
+import tokenize
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -91,6 +95,35 @@ def _source(path: Path, mtime_ns: int, size: int) -> bytes:
     return path.read_bytes()
 
 
+def _docstring_spans(tree: ast.AST) -> set[tuple[int, int]]:
+    """Where each docstring of a module, class or function starts (line, column)."""
+    spans = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                spans.add((first.lineno, first.col_offset))
+    return spans
+
+
+@lru_cache(maxsize=256)
+def _code(path: Path, mtime_ns: int, size: int) -> bytes:
+    """One source file's code: its tokens without comments, docstrings or layout (blank lines,
+    spacing, line continuations), with the indentation that gives Python its structure — so
+    editing prose leaves the fingerprint alone and any change to what runs does not."""
+    text = _source(path, mtime_ns, size).decode()
+    docstrings = _docstring_spans(ast.parse(text))
+    kept = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER):
+            continue
+        if token.type == tokenize.STRING and token.start in docstrings:
+            continue
+        kept.append({tokenize.NEWLINE: "\n", tokenize.INDENT: "<indent>", tokenize.DEDENT: "<dedent>"}.get(
+            token.type, token.string))
+    return " ".join(kept).encode()
+
+
 def fingerprint(spec: RunSpec) -> str:
     """sha256 of the source files ``spec``'s result depends on (see the module docstring)."""
     files = set(_shared_files()) | _closure(model_source_file(spec.model))
@@ -103,7 +136,7 @@ def fingerprint(spec: RunSpec) -> str:
     for path in sorted(files):
         stat = path.stat()
         h.update(path.name.encode())
-        h.update(_source(path, stat.st_mtime_ns, stat.st_size))
+        h.update(_code(path, stat.st_mtime_ns, stat.st_size))
     return h.hexdigest()[:16]
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]           # the checkout: chapters/, data/, _toc.yml
-RESULTS = Path(os.environ.get("OPTIM_RESULTS_DIR", ROOT / "data" / "results"))  # stored runs
 BUILD = ROOT / "_build"                               # executed chapters, the HTML book, bench drafts
 CLAIMS = BUILD / "claims"                             # each chapter's claims table, for the scoreboard
 PROFILES = ("quick", "full")                          # a chapter's sizes: CPU minutes, or paper scale

@@ -137,7 +137,8 @@ def run_seconds(spec: RunSpec, rates: dict[str, float]) -> float:
     n_val = round(n_train * spec.validation)
     n_fit = n_train - n_val
     steps = math.ceil(n_fit / spec.batch_size) * spec.epochs
-    evaluated = spec.epochs * ((spec.n_test or meta.test_size) + n_val)
+    evaluations = sum(spec.evaluated(epoch) for epoch in range(1, spec.epochs + 1)) + spec.initial_evaluation
+    evaluated = evaluations * ((spec.n_test or meta.test_size) + n_val)
     return steps * spec.batch_size / rates["train_images_per_s"] + evaluated / rates["eval_images_per_s"]
 
 

@@ -32,6 +32,19 @@ JUDGED_SEEDS = (0, 1, 2, 3, 4)
 EXTENDED_SEEDS = tuple(range(16))  # the gap control extended after the fact (chapters/plans/regime.yml)
 
 
+QUICK = dict(n_train=500, epochs=3, n_test=1000)  # the quick profile: the code runs, not the effects
+
+
+def fields(profile: str, device: str = "auto") -> dict:
+    """The run fields every chapter that uses the regime passes on (so all ask for the same
+    stored runs): the profile's sizes, the engine (:func:`optim.book.convnet_engine`), the device."""
+    from .book import convnet_engine
+    from .runner import select
+
+    sizes = select({"quick": QUICK, "full": dict(n_train=N_TRAIN, epochs=EPOCHS, n_test=None)}, profile)
+    return sizes | convnet_engine(profile, device) | dict(device=device)
+
+
 def spec(optimizer: str, hparams: dict, seed: int, *, epochs: int = EPOCHS, tag: str = "", **changes) -> RunSpec:
     """One run in the regime: ``optimizer`` with ``hparams``, the rate annealed to zero by one
     cosine period over ``epochs`` (SGDR with T_0 = epochs); ``changes`` override other fields
@@ -51,6 +64,10 @@ def specs(optimizer: str, hparams: dict, seeds=JUDGED_SEEDS, **kwargs) -> list[R
 SGD_DECAYS = (0.0, 1e-4, 5e-4, 2e-3)   # PyTorch's weight_decay (L2, coupled), λ = 0 included
 SGD_RATES = (0.025, 0.05, 0.1, 0.2)
 ADAM_RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+
+
+# the quick profile's baseline grids (a page built in minutes); the full profile's are the above
+BASELINE_GRIDS = {"quick": dict(decays=(0.0, 5e-4), sgd_rates=(0.05, 0.1), adam_rates=(1e-3,), widen=1), "full": {}}
 
 
 def sgd_label(decay: float) -> str:
@@ -146,3 +163,43 @@ def overfitting_table(frame: pd.DataFrame, by: str = "tag") -> pd.DataFrame:
         rows.append({by: label, "runs": len(runs), **runs.mean().to_dict(),
                      "rise": float((runs.final_test_loss / runs.lowest_test_loss - 1).mean())})
     return pd.DataFrame(rows)
+
+
+JUDGED_EVAL_EVERY = 3  # judged runs of the paper chapters: a test-loss curve of 10 points, a third of the cost
+
+
+@dataclass
+class Tuned:
+    """Methods tuned on the regime: ``chosen`` (per method: the value chosen on the selection
+    seeds, its score, grid and edge flag; :func:`optim.tuning.choose`), ``selection`` and
+    ``judged`` (tidy runs, tagged with the methods' labels) and the judged runs' ``specs``."""
+
+    chosen: pd.DataFrame
+    selection: pd.DataFrame
+    judged: pd.DataFrame
+    specs: list[RunSpec]
+
+
+def tuned_runs(methods: dict[str, tuple[str, dict, dict]], grids: dict[str, list[float]], vary: str, profile: str,
+               seeds=JUDGED_SEEDS, selection_seeds=SELECTION_SEEDS, *, widen: int = 2, **changes) -> Tuned:
+    """Tune the hyperparameter ``vary`` ('lr', 'nd_lr') of each of ``methods`` — label:
+    (optimizer, its other hyperparameters, its own run fields: a schedule, probes, model
+    options) — over ``grids[label]`` on ``selection_seeds`` by final test accuracy (runs read at
+    their end only), widened past an edge (:func:`optim.tuning.tune`), then run each choice on
+    ``seeds``, evaluated every :data:`JUDGED_EVAL_EVERY` epochs. ``changes``: the chapter's run
+    fields (:func:`fields`)."""
+    from .runner import run_many
+    from .tuning import tune
+
+    epochs = changes.pop("epochs", EPOCHS)
+
+    def run(label: str, value: float, run_seeds, eval_every: int) -> list[RunSpec]:
+        optimizer, hparams, extra = methods[label]
+        return specs(optimizer, hparams | {vary: value}, run_seeds, tag=label, epochs=epochs, eval_every=eval_every,
+                     **changes | extra)
+
+    chosen, selection = tune(lambda label, value: run(label, value, selection_seeds, epochs), grids, "test_acc",
+                             profile, label="tag", vary=f"hp_{vary}", mode="max", tiebreak=("test_loss", "min"),
+                             widen=widen)
+    judged = [s for _, row in chosen.iterrows() for s in run(row["tag"], row[f"hp_{vary}"], seeds, JUDGED_EVAL_EVERY)]
+    return Tuned(chosen, selection, run_many(judged, profile=profile), judged)

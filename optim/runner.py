@@ -146,8 +146,9 @@ def placeholder(spec: RunSpec) -> dict:
     extra = {"val_loss": 1.0, "val_acc": 0.5} if spec.validation > 0 else {}
     logged = list(range(spec.log_every, spec.epochs * per_epoch + 1, spec.log_every))
     epochs = [dict(epoch=0, test_loss=1.0, test_acc=0.5, lr=lr, time=0.0, **extra)] if spec.initial_evaluation else []
-    epochs += [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, test_loss=1.0, test_acc=0.5, lr=lr,
-                    time=0.0, **extra) for e in range(1, spec.epochs + 1)]
+    epochs += [dict(epoch=e, train_loss=1.0, train_acc=0.5, train_time=0.0, lr=lr, time=0.0)
+               | (dict(test_loss=1.0, test_acc=0.5, **extra) if spec.evaluated(e) else {})
+               for e in range(1, spec.epochs + 1)]
     probed = {column: [0.5] * len(logged) for probe in spec.probes for column in PROBE_COLUMNS[probe]}
     return {"spec": spec.to_dict(), "planned": True, "diverged": False, "diverged_step": None, "wall_time": 0.0,
             "epochs": epochs,

@@ -26,7 +26,7 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # evaluation, or the test images get the training augmentation.
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 # Fields added after results were stored: left out of the key at their default value.
-_ADDED_LATER = {"initial_evaluation": False}
+_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1}
 
 
 def _plain(value: Any) -> Any:
@@ -57,6 +57,11 @@ class RunSpec:
     ``memory_format`` (see PRECISIONS, MEMORY_FORMATS) choose how the arithmetic runs; they
     are part of the key because they change the numbers. ``initial_evaluation`` also records
     the test (and validation) metrics of the untrained model as epoch 0, as DeepOBS does.
+    ``eval_every`` evaluates on the test (and validation) images every that many epochs and
+    after the last one; the epochs between record training metrics only. Evaluation does not
+    touch the training (no random numbers, batch-norm statistics frozen), so a run's numbers at
+    the epochs both evaluate are the same for any ``eval_every``; the test set is most of a
+    small training set's cost.
     """
 
     model: str
@@ -80,6 +85,7 @@ class RunSpec:
     probes: Any = ()
     evaluation_bugs: Any = ()
     initial_evaluation: bool = False
+    eval_every: int = 1
     tag: str = ""
 
     def __post_init__(self):
@@ -117,7 +123,7 @@ class RunSpec:
             for value in getattr(self, name):
                 if value not in valid:
                     bad(name, value, f"a tuple of {', '.join(valid)}")
-        for name in ("epochs", "batch_size", "log_every"):
+        for name in ("epochs", "batch_size", "log_every", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 bad(name, value, "a positive integer")
@@ -175,6 +181,10 @@ class RunSpec:
                 payload.pop(name)
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def evaluated(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (1 to ``epochs``) ends with an evaluation (``eval_every``)."""
+        return epoch % self.eval_every == 0 or epoch == self.epochs
 
     def replace(self, **changes) -> RunSpec:
         return dataclasses.replace(self, **changes)

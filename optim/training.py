@@ -244,15 +244,16 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dic
         # The .item() calls above wait for the device, so this is the epoch's training time
         # alone; "time" below is wall time since the start, evaluations included.
         record["train_time"] = time.perf_counter() - epoch_start
-        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
-        if val is not None:
-            record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
+        if spec.evaluated(epoch):
+            record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, mean, std, amp, channels_last)
+            if val is not None:
+                record["val_loss"], record["val_acc"] = evaluate(model, *val, mean, std, amp, channels_last)
+            if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
+                model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record = {k: v for k, v in record.items() if v is not None}  # an autoencoder has no accuracy
-        if "eval-mode-after-first-epoch" in spec.evaluation_bugs:
-            model.eval()  # the bug: evaluation switched to eval mode and nothing switched back
         record["lr"] = optimizer.param_groups[0]["lr"]
         record["time"] = time.perf_counter() - start
-        if not math.isfinite(record["test_loss"]):
+        if not math.isfinite(record.get("test_loss", record["train_loss"])):
             diverged_step = step
             break
         epochs.append(record)

@@ -385,7 +385,8 @@ def seeds_to_resolve(part: Comparison, alpha: float = ALPHA) -> int | None:
     if not np.isfinite(part.sd):
         return None
     one_sample = part.test == "one-sample t"  # its center is already measured from its threshold
-    limits = (0.0,) if one_sample else thresholds(part.direction, part.scale, part.sesoi)
+    limits = (0.0,) if one_sample and part.direction != "similar" else \
+        thresholds(part.direction, "difference" if one_sample else part.scale, part.sesoi)
     gap = min(abs(part.center - t) for t in limits)
     return seeds_for_power(part.sd, gap, part.paired or one_sample, False, alpha, most=1000)
 
@@ -465,22 +466,28 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
 def estimate(what: str, values, direction: str, threshold: float, sesoi: float = 0.0) -> Comparison:
     """A noisy aggregate computed per seed (``values``: one per seed; non-finite = that seed's
     run never got there), judged by a one-sample t interval against ``threshold`` with the
-    module's rule (``direction``: ``less``/``greater``, the claim's side; ``sesoi`` widens the
-    threshold on that side). Needs :data:`MIN_AGGREGATE_SEEDS` finite values."""
-    if direction not in ("less", "greater"):
-        raise ValueError(f"direction={direction!r} is invalid: expected 'less' or 'greater'")
+    module's rule (``direction``: ``less``/``greater``, the claim's side, ``sesoi`` widening the
+    threshold on that side; ``similar``: within ``threshold ± sesoi``, by two one-sided tests).
+    Needs :data:`MIN_AGGREGATE_SEEDS` finite values."""
+    if direction not in ("less", "greater", "similar"):
+        raise ValueError(f"direction={direction!r} is invalid: expected 'less', 'greater' or 'similar'")
+    if direction == "similar" and not sesoi > 0:
+        raise ValueError(f"{what}: sesoi={sesoi!r} is invalid for 'similar': expected the band's half-width > 0")
     s = _series(values)
     finite = s[np.isfinite(s)]
     if len(finite) < MIN_AGGREGATE_SEEDS:
         raise ValueError(f"{what}: an aggregate over seeds needs at least {MIN_AGGREGATE_SEEDS} finite values, "
                          f"got {len(finite)} of {len(s)}")
-    shifted = threshold - sesoi if direction == "less" else threshold + sesoi
+    # the t statistic's center is kept relative to the threshold it is judged against: the
+    # claim's side's shifted threshold, or for "similar" the band's middle (bounds ±sesoi)
+    shifted = {"less": threshold - sesoi, "greater": threshold + sesoi, "similar": threshold}[direction]
+    limits = (-sesoi, sesoi) if direction == "similar" else (0.0,)
     n = len(finite)
     center, se, df = float(finite.mean()), float(finite.std(ddof=1) / math.sqrt(n)), n - 1
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se) if se > 0 else 0.0
-    p_s, p_c = t_pvalues(direction, center, se, df, (shifted,))
+    p_s, p_c = t_pvalues(direction, center - shifted, se, df, limits)
     sd = float(finite.std(ddof=1))
-    power_n = seeds_for_power(sd, sesoi, True, False) if sesoi > 0 else None
+    power_n = seeds_for_power(sd, sesoi, True, direction == "similar") if sesoi > 0 else None
     part = Comparison(what, f"{threshold:g}", what, direction, "difference", "one-sample t", False, center, threshold,
                       len(s), 0, len(s) - n, 0, center, center - half, center + half, float(sesoi), p_s, p_c,
                       outcome_of(p_s, p_c), power_n, None, center - shifted, se, df, sd)
@@ -529,7 +536,9 @@ def rejudged(part: Comparison | Observation, sesoi: float) -> Comparison | Obser
     """``part`` judged again at another SESOI (unadjusted; :func:`claim` re-applies Holm)."""
     if isinstance(part, Observation) or part.test in ("Friedman", "exact binomial") or not np.isfinite(part.se):
         return part
-    if part.test == "one-sample t":
+    if part.test == "one-sample t" and part.direction == "similar":  # center from the band's middle
+        p_s, p_c = t_pvalues(part.direction, part.center, part.se, part.df, (-sesoi, sesoi))
+    elif part.test == "one-sample t":
         shift = (sesoi - part.sesoi) * (1 if part.direction == "greater" else -1)
         p_s, p_c = t_pvalues(part.direction, part.center - shift, part.se, part.df, (0.0,))
     else:

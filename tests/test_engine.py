@@ -143,7 +143,7 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
     adam = RunSpec("logreg", optimizer="adam", **TINY)
     before = (runner.fingerprint(spec), runner.fingerprint(adam))
     fake = tmp_path / "swats.py"
-    fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n# edited\n")
+    fake.write_text(Path(optim.optimizers.swats.__file__).read_text() + "\n_EDITED = True\n")
     original = fingerprint._optimizer_file
     monkeypatch.setattr(fingerprint, "_optimizer_file",
                         lambda name: fake if name == "swats" else original(name))
@@ -154,11 +154,53 @@ def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("edit, changes", [
+    (lambda text: text + "\n# a new comment\n\n\n", False),
+    (lambda text: text.replace('"""SWATS', '"""SWATS, reworded:', 1), False),  # the module docstring
+    (lambda text: text.replace("(self, params", "(\n            self, params", 1), False),  # layout only
+    (lambda text: text + "\n_EDITED = True\n", True),
+    (lambda text: text.replace("import torch\n", "import torch as torch\n", 1), True),
+])
+def test_prose_and_layout_leave_the_fingerprint_and_code_changes_it(tmp_path, monkeypatch, edit, changes):
+    spec = RunSpec("logreg", optimizer="swats", **TINY)
+    source = Path(optim.optimizers.swats.__file__).read_text()
+    fake = tmp_path / "swats.py"
+    original = fingerprint._optimizer_file
+    monkeypatch.setattr(fingerprint, "_optimizer_file", lambda name: fake if name == "swats" else original(name))
+    fake.write_text(source)  # a copy, then the edited copy
+    before = runner.fingerprint(spec)
+    fake.write_text(edit(source))
+    assert fake.read_text() != source
+    assert (runner.fingerprint(spec) != before) is changes
+
+
 def test_the_fingerprint_follows_the_packages_imports_not_the_chapters():
     files = {p.relative_to(fingerprint.PACKAGE).as_posix() for p in fingerprint._shared_files()}
     assert {"training.py", "data.py", "schedules.py", "registry.py", "probes.py", "spec.py",
             "optimizers/base.py"} <= files
     assert not files & {"book.py", "plots.py", "analysis.py", "bench.py", "runner.py", "optimizers/swats.py"}
+
+
+def test_evaluating_every_few_epochs_changes_nothing_but_which_epochs_are_evaluated():
+    from optim.training import train
+
+    every = RunSpec("wrn", optimizer="momentum", hparams=dict(lr=0.05), model_args=dict(depth=10, widen=1), seed=3,
+                    **TINY | dict(epochs=5))
+    sparse = every.replace(eval_every=2)
+    assert sparse.key() != every.key() and every.key() == every.replace(eval_every=1).key()
+    a, b = train(every, progress=False), train(sparse, progress=False)
+    assert a["steps"]["train_loss"] == b["steps"]["train_loss"]  # batch norm, yet the same training
+    evaluated = [e["epoch"] for e in b["epochs"] if "test_loss" in e]
+    assert evaluated == [2, 4, 5] and [e["epoch"] for e in b["epochs"]] == [1, 2, 3, 4, 5]
+    for x, y in zip(a["epochs"], b["epochs"]):
+        assert {k: v for k, v in x.items() if k in y and k not in ("time", "train_time")} == \
+               {k: v for k, v in y.items() if k not in ("time", "train_time")}
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_a_bad_eval_every_is_refused_naming_it(value):
+    with pytest.raises(ValueError, match=f"eval_every={value!r} is invalid: expected a positive integer"):
+        RunSpec("logreg", optimizer="adam", eval_every=value, **TINY)
 
 
 def test_corrupted_entry_is_reported_and_recomputed(tmp_path, capsys):

@@ -189,6 +189,24 @@ def test_a_noisy_aggregate_gets_a_one_sample_t_interval_over_seeds():
         verdicts.estimate("x", [0.4, np.nan, np.inf], "less", 0.5)   # one finite value
 
 
+@pytest.mark.parametrize("slopes, outcome", [
+    ([0.10, -0.05, 0.02, 0.08, -0.01], "supports"),      # inside ±0.5, tightly
+    ([-0.90, -1.10, -0.95, -1.05, -1.00], "contradicts"),  # far outside the band
+    ([0.9, -0.8, 0.4, -0.6, 0.1], "inconclusive"),       # centred, but too noisy to tell
+])
+def test_a_noisy_aggregate_within_a_band_is_judged_by_two_one_sided_t_tests(slopes, outcome):
+    c = verdicts.estimate("slope of the best decay against the rate", slopes, "similar", 0.0, sesoi=0.5)
+    above = stats.ttest_1samp(slopes, -0.5, alternative="greater").pvalue   # TOST: both must reject
+    below = stats.ttest_1samp(slopes, 0.5, alternative="less").pvalue
+    assert c.p_support == pytest.approx(max(above, below)) and c.outcome == outcome
+    assert c.low == pytest.approx(stats.t.interval(0.9, 4, np.mean(slopes), stats.sem(slopes))[0])
+    wider = verdicts.rejudged(c, 1.0)   # at twice the band: the TOST p-values at ±1
+    assert wider.p_support == pytest.approx(max(stats.ttest_1samp(slopes, -1.0, alternative="greater").pvalue,
+                                                stats.ttest_1samp(slopes, 1.0, alternative="less").pvalue))
+    with pytest.raises(ValueError, match="sesoi=0.0 is invalid for 'similar'"):
+        verdicts.estimate("x", slopes, "similar", 0.0)
+
+
 def test_many_methods_are_judged_by_friedmans_test_not_best_against_worst():
     table = pd.DataFrame({"a": [1.0, 1.1, 0.9, 1.0], "b": [2.0, 2.1, 1.9, 2.2], "c": [3.0, 3.2, 2.9, 3.1]})
     c = verdicts.omnibus("optimizers differ", table)

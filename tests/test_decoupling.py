@@ -1,0 +1,141 @@
+"""AdamW's grids on the regime: the paper's parametrization, the best decay between grid points,
+the separability slope and the grid's widening, against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim import decoupling, regime
+from optim.schedules import normalized_weight_decay
+
+
+@pytest.mark.parametrize("label, optimizer, decoupled", [("AdamW", "adamw", True), ("Adam + L2", "adam", False),
+                                                         ("SGDW", "sgdw", True), ("SGD + L2", "momentum", False)])
+def test_a_cell_is_the_papers_alpha_and_normalized_lambda(label, optimizer, decoupled):
+    spec = decoupling.cell_spec(label, 4e-3, 0.025, seed=7)
+    lam = 0.025 * np.sqrt(regime.BATCH_SIZE / (regime.N_TRAIN * regime.EPOCHS))  # Appendix B.1
+    hp = dict(spec.hparams)
+    assert spec.optimizer == optimizer and hp["lr"] == 4e-3 and spec.seed == 7 and spec.tag == label
+    # decoupled: PyTorch's decay per step is lr·weight_decay = η_t·λ (the paper's Algorithm 2)
+    assert hp["weight_decay"] * (hp["lr"] if decoupled else 1.0) == pytest.approx(lam)
+    assert spec.eval_every == regime.EPOCHS and spec.model == regime.MODEL and spec.n_train == regime.N_TRAIN
+    frame = pd.DataFrame([dict(optimizer=spec.optimizer, hp_lr=hp["lr"], hp_weight_decay=hp["weight_decay"],
+                               epochs=spec.epochs)])
+    assert decoupling.lambda_norm_of(frame).iloc[0] == 0.025
+
+
+def test_the_zero_decay_cells_of_a_method_and_its_twin_are_one_run():
+    assert decoupling.cell_spec("AdamW", 1e-3, 0.0, 0).key() == decoupling.cell_spec("Adam + L2", 1e-3, 0.0, 0).key()
+    assert decoupling.cell_spec("SGDW", 0.1, 0.0, 0).key() == decoupling.cell_spec("SGD + L2", 0.1, 0.0, 0).key()
+
+
+def test_the_best_decay_is_the_vertex_of_the_parabola_through_the_best_three_points():
+    x = np.array([-8.0, -6.0, -4.0, -2.0])   # log2 λ_norm, a factor 4 apart
+    error = 0.1 + 0.01 * (x - (-5.3)) ** 2    # a parabola with its vertex at −5.3
+    row = pd.Series(np.r_[0.5, error], index=np.r_[0.0, 2.0 ** x])
+    assert decoupling.best_decay(row) == pytest.approx(-5.3)
+    edge = pd.Series([0.5, 0.1, 0.2, 0.3], index=[0.0, 0.25, 1.0, 4.0])
+    assert decoupling.best_decay(edge) == pytest.approx(-2.0)  # at the edge: the edge itself
+
+
+@pytest.mark.parametrize("true_slope", [-1.0, 0.0, -0.5])
+def test_the_slope_of_the_best_decay_against_the_rate(true_slope):
+    rates = 2.0 ** np.arange(-10, -5)
+    decays = 2.0 ** np.arange(-12.0, 1.0, 2.0)
+    rows = [dict(hp_lr=a, lambda_norm=d, error=0.1 + 0.005 * (np.log2(d) - (-6 + true_slope * (np.log2(a) + 8))) ** 2)
+            for a in rates for d in decays] + [dict(hp_lr=a, lambda_norm=0.0, error=0.3) for a in rates]
+    assert decoupling.slope(pd.DataFrame(rows)) == pytest.approx(true_slope)
+
+
+def _fake_runs(error_of):
+    """A run_many stand-in: each spec's final test accuracy is 1 − error_of(α, λ_norm)."""
+    asked = []
+
+    def run_many(specs, profile):
+        asked.extend(specs)
+        frame = pd.DataFrame([dict(key=s.key(), seed=s.seed, epoch=s.epochs, optimizer=s.optimizer, epochs=s.epochs,
+                                   hp_lr=dict(s.hparams)["lr"], hp_weight_decay=dict(s.hparams)["weight_decay"])
+                              for s in specs])
+        frame["test_acc"] = [1 - error_of(a, d) for a, d in zip(frame.hp_lr, decoupling.lambda_norm_of(frame))]
+        return frame
+
+    return run_many, asked
+
+
+def test_a_grid_whose_best_cell_sits_on_an_edge_is_widened_past_it(monkeypatch):
+    # the optimum at α = 0.02, λ_norm = 0.5: the best cells on the largest rate and decay tried
+    run_many, asked = _fake_runs(lambda a, d: 0.2 if d == 0 else 0.1 + (np.log2(a / 0.02)) ** 2 / 100
+                                 + (np.log2(d / 0.5)) ** 2 / 100)
+    monkeypatch.setattr("optim.runner.run_many", run_many)
+    result = decoupling.grid("AdamW", "full", seeds=(1,), widen=2)
+    assert result.rates == [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2] and result.widened == dict(rate=1, decay=1)
+    assert result.decays == [0.00625, 0.025, 0.1, 0.4, 1.6] and result.best() == (0.016, 0.4)  # now interior
+    assert len({s.key() for s in asked}) == 6 * 6  # every cell trained once, λ = 0 included
+
+
+def test_a_grid_is_not_widened_where_decay_does_not_help(monkeypatch):
+    run_many, _ = _fake_runs(lambda a, d: 0.1 + d / 10 + (np.log2(a / 4e-3)) ** 2 / 100)
+    monkeypatch.setattr("optim.runner.run_many", run_many)
+    result = decoupling.grid("AdamW", "full", seeds=(1,))
+    assert result.widened == dict(rate=0, decay=0) and result.best() == (4e-3, 0.0)
+
+
+def test_the_budget_slope_is_zero_when_the_normalized_decay_stays_and_minus_half_when_the_raw_one_does():
+    def frame(raw_stays: bool) -> pd.DataFrame:
+        rows = []
+        for epochs in decoupling.BUDGETS:
+            for d in decoupling.BUDGET_DECAYS:
+                best = 0.025 * (np.sqrt(epochs / 30) if raw_stays else 1.0)  # λ fixed ⇒ λ_norm ∝ √T
+                spec = decoupling.cell_spec("AdamW", 4e-3, d, 0, epochs=epochs)
+                rows.append(dict(key=spec.key(), seed=0, epoch=epochs, epochs=epochs, optimizer="adamw", hp_lr=4e-3,
+                                 hp_weight_decay=dict(spec.hparams)["weight_decay"],
+                                 test_acc=0.9 - 0.01 * np.log2(d / best) ** 2))
+        return pd.DataFrame(rows)
+
+    assert decoupling.budget_slopes(frame(False))[0] == pytest.approx(0.0, abs=1e-9)
+    assert decoupling.budget_slopes(frame(True))[0] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_sgdr_and_step_decay_fill_the_budget():
+    runs = decoupling.schedule_specs(4e-3, 0.025, seeds=(0, 1))
+    sgdr, step = runs.values()
+    assert sum(2 * 2 ** i for i in range(4)) == regime.EPOCHS == sgdr[0].epochs  # periods 2+4+8+16
+    assert dict(step[0].schedule_args)["milestones"] == (15, 23) and all(s.eval_every == 1 for s in sgdr + step)
+    assert normalized_weight_decay(0.025, regime.BATCH_SIZE, regime.N_TRAIN, regime.EPOCHS) == pytest.approx(
+        dict(sgdr[0].hparams)["weight_decay"] * 4e-3)
+
+
+def test_sgdr_share_is_the_first_epoch_at_step_decays_final_error_over_the_run():
+    rows = []
+    for seed, sgdr, step in [(0, [0.3, 0.09, 0.2, 0.08], [0.4, 0.3, 0.2, 0.1]), (1, [0.3, 0.2, 0.2, 0.15], [0.3, 0.2, 0.1, 0.1])]:
+        for tag, curve in (("SGDR", sgdr), ("step", step)):
+            rows += [dict(seed=seed, tag=tag, epoch=e + 1, epochs=4, test_acc=1 - v) for e, v in enumerate(curve)]
+    shares = decoupling.sgdr_shares(pd.DataFrame(rows), "SGDR", "step")
+    assert shares[0] == 2 / 4 and shares[1] == 5 / 4  # seed 1 never gets there: one epoch past the end
+
+
+def _grid(label, true_slope, seeds=(1, 2, 3)):
+    rows = []
+    rng = np.random.default_rng(0)
+    for seed in seeds:
+        s = true_slope + rng.normal(0, 0.05)
+        for a in 2.0 ** np.arange(-10, -5):
+            for d in [0.0, *2.0 ** np.arange(-12.0, 1.0, 2.0)]:
+                error = 0.3 if d == 0 else 0.1 + 0.005 * (np.log2(d) - (-6 + s * (np.log2(a) + 8))) ** 2
+                rows.append(dict(key=f"{seed}{a}{d}", seed=seed, epoch=30, hp_lr=a, lambda_norm=d, test_acc=1 - error))
+    return decoupling.Grid(label, pd.DataFrame(rows), list(2.0 ** np.arange(-10, -5)),
+                           list(2.0 ** np.arange(-12.0, 1.0, 2.0)), dict(rate=0, decay=1))
+
+
+def test_separability_reads_a_diagonal_and_an_axis_aligned_grid():
+    from optim import verdicts
+
+    plan = verdicts.Plan(metric="slope", read_at="end", sesoi=0.5, sesoi_source="test", kind="threshold", family="t",
+                         seeds=3, claim="coupled moves, decoupled stays")
+    row = decoupling.separability(plan, _grid("Adam + L2", -1.0), _grid("AdamW", 0.0), "full")
+    assert row["verdict"] == "reproduced"
+    row = decoupling.separability(plan, _grid("Adam + L2", 0.0), _grid("AdamW", -1.0), "full")
+    assert row["verdict"] == "not reproduced"
+    assert decoupling.torch_axes(plan, _grid("AdamW", 0.0), "full")["verdict"] == "reproduced"  # slope 0 − 1
