@@ -120,3 +120,11 @@ def test_binder_builds_the_checkout_with_cpu_only_torch_at_the_pinned_versions()
     assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111  # repo2docker runs it
     python = (ROOT / "binder" / "runtime.txt").read_text().strip()
     assert python == f"python-{tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['requires-python'][2:]}"
+
+
+def test_the_committed_manifests_name_chapters_of_the_book():
+    from optim import publish
+
+    committed = subprocess.run(["git", "ls-files", "data/results/manifests"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.split()
+    assert committed and {Path(p).stem for p in committed} <= set(publish.chapters())  # no test's manifest leaked in
