@@ -194,7 +194,7 @@ def test_swats_is_algorithm_1_and_switches(foreach, fused_kernel, monkeypatch):
     # switch decision identical to the reference's. "decomposed" is the path for devices
     # torch's fused Adam kernel does not support.
     if not fused_kernel:
-        monkeypatch.setattr("optim.optimizers.swats.fused_supported", lambda params: False)
+        monkeypatch.setattr("optim.optimizers.swats.fused_supported", lambda *tensors: False)
     alpha, switch_eps, steps = 1e-3, 1e-4, 300
     base = make_params(torch.float64)
     params = clone_params(base)

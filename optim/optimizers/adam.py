@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PaperOptimizer, check_adam_like, check_choice, new_step
+from .base import PaperOptimizer, check_adam_like, check_choice, is_dense, new_step
 
 
 def single_tensor_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -98,9 +98,14 @@ def fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *,
 _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def fused_supported(params: list[Tensor]) -> bool:
-    """True when torch's fused Adam kernel accepts every tensor of ``params``."""
-    return all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES for p in params)
+def fused_supported(params: list[Tensor], grads: list[Tensor] | None = None) -> bool:
+    """True when torch's fused Adam kernel accepts every tensor of ``params``: a float on a CPU
+    or CUDA device whose elements fill its memory without gaps, laid out like its gradient.
+    The kernel walks each tensor's memory as one flat array, so on a strided view (a slice
+    with a step) it would write between the view's elements."""
+    grads = [None] * len(params) if grads is None else grads
+    return all(p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES and is_dense(p)
+               and (g is None or g.stride() == p.stride()) for p, g in zip(params, grads))
 
 
 ADAM_KERNELS = {"single": single_tensor_adam, "multi": multi_tensor_adam, "fused": fused_adam}
@@ -112,8 +117,8 @@ class _AdamFamily(PaperOptimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr, betas, eps, weight_decay, amsgrad, bias_correction,
-                 foreach, fused):
-        check_adam_like(lr, betas, eps, weight_decay, foreach)
+                 foreach, fused, maximize=False):
+        check_adam_like(lr, betas, eps, weight_decay, foreach, maximize)
         check_choice("amsgrad", amsgrad, (True, False))
         check_choice("bias_correction", bias_correction, (True, False))
         check_choice("fused", fused, (None, True, False))
@@ -122,8 +127,8 @@ class _AdamFamily(PaperOptimizer):
         if fused and not bias_correction:
             raise ValueError("fused=True needs bias_correction=True: torch's kernel always corrects")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, bias_correction=bias_correction, foreach=foreach,
-                        fused=fused)
+                        amsgrad=amsgrad, bias_correction=bias_correction, maximize=maximize,
+                        foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
     def _init_state(self, p, state, group):
@@ -136,11 +141,13 @@ class _AdamFamily(PaperOptimizer):
     KERNELS = ADAM_KERNELS
 
     def _fused_applies(self, group, params) -> bool:
+        grads = [p.grad for p in params]
         fused = group.get("fused")
         if fused is None:
-            fused = group.get("foreach") is None and fused_supported(params)
-        if fused and not fused_supported(params):
-            raise RuntimeError("fused=True needs float parameters on a CPU or CUDA device")
+            fused = group.get("foreach") is None and fused_supported(params, grads)
+        if fused and not fused_supported(params, grads):
+            raise RuntimeError("fused=True needs float parameters on a CPU or CUDA device, each filling its memory "
+                               "without gaps and laid out like its gradient (not a strided view)")
         return bool(fused and group["bias_correction"])
 
     def _update(self, group, params, grads, states, path):
@@ -168,10 +175,10 @@ class Adam(_AdamFamily):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 bias_correction: bool = True, foreach: bool | None = None,
+                 bias_correction: bool = True, maximize: bool = False, foreach: bool | None = None,
                  fused: bool | None = None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction,
-                         foreach, fused)
+                         foreach, fused, maximize)
 
 
 class AdamW(_AdamFamily):
@@ -186,8 +193,8 @@ class AdamW(_AdamFamily):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 foreach: bool | None = None, fused: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, True, foreach, fused)
+                 maximize: bool = False, foreach: bool | None = None, fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, True, foreach, fused, maximize)
 
 
 class AMSGrad(_AdamFamily):
@@ -200,6 +207,6 @@ class AMSGrad(_AdamFamily):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, bias_correction: bool = True, *,
-                 foreach: bool | None = None, fused: bool | None = None):
+                 maximize: bool = False, foreach: bool | None = None, fused: bool | None = None):
         super().__init__(params, lr, betas, eps, weight_decay, True, bias_correction,
-                         foreach, fused)
+                         foreach, fused, maximize)

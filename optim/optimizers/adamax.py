@@ -46,10 +46,11 @@ class AdaMax(PaperOptimizer):
     """AdaMax; equal to ``torch.optim.Adamax`` step for step (L2 decay added to the gradient)."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, *, foreach: bool | None = None):
-        check_adam_like(lr, betas, eps, weight_decay, foreach)
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False,
+                 foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach, maximize)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, foreach=foreach))
+                                      weight_decay=weight_decay, maximize=maximize, foreach=foreach))
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()

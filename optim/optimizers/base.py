@@ -60,9 +60,10 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
         raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, choices))}")
 
 
-def check_adam_like(lr: float, betas: Any, eps: float, weight_decay: float, foreach: Any) -> None:
+def check_adam_like(lr: float, betas: Any, eps: float, weight_decay: float, foreach: Any, maximize: Any = False) -> None:
     """Validation shared by every Adam-family optimizer."""
     check_range("lr", lr, 0.0)
+    check_choice("maximize", maximize, (True, False))
     check_betas(betas)
     # eps = 0 divides 0 by 0 wherever a gradient is zero (a dead unit): the run can only
     # end in NaN, so it is refused here rather than stored as "diverged".
@@ -105,7 +106,7 @@ def advance(counters: list[Tensor], factors: float | list[float] = 1.0, *, multi
     return [c.item() for c in counters]
 
 
-def _is_dense(t: Tensor) -> bool:
+def is_dense(t: Tensor) -> bool:
     """True when ``t``'s elements fill one block of memory exactly (any dimension order)."""
     expected = 1
     for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
@@ -113,6 +114,17 @@ def _is_dense(t: Tensor) -> bool:
             return False
         expected *= size
     return True
+
+
+_TORCH_ONLY = ("differentiable",)  # torch.optim.Optimizer.__setstate__ adds it to ``defaults``
+
+
+def _plain_rate(group: dict) -> dict:
+    """``group`` with a tensor learning rate read as a Python number: torch.optim accepts
+    ``lr=torch.tensor(…)`` (a schedule may then change it in place), and the kernels take
+    numbers."""
+    lr = group["lr"]
+    return {**group, "lr": lr.item()} if isinstance(lr, Tensor) else group
 
 
 class PaperOptimizer(Optimizer):
@@ -125,7 +137,10 @@ class PaperOptimizer(Optimizer):
     """
 
     def _gather(self, group: dict) -> tuple[list[Tensor], list[Tensor], list[dict]]:
+        """The group's parameters that have gradients, their gradients — negated under
+        ``maximize``, as torch.optim does before anything else reads them — and their states."""
         params, grads, states = [], [], []
+        maximize = group.get("maximize", False)
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -139,7 +154,7 @@ class PaperOptimizer(Optimizer):
             if not state:
                 self._init_state(p, state, group)
             params.append(p)
-            grads.append(p.grad)
+            grads.append(torch.neg(p.grad) if maximize else p.grad)
             states.append(state)
         return params, grads, states
 
@@ -168,7 +183,7 @@ class PaperOptimizer(Optimizer):
         size of the largest parameter, kept outside ``state`` (so outside ``state_dict``),
         serves them all; it is only valid until the next call.
         """
-        if not _is_dense(t):
+        if not is_dense(t):
             return torch.empty_like(t)
         buffers = self.__dict__.setdefault("_scratch", {})
         flat, views = buffers.get((t.device, t.dtype), (None, {}))
@@ -222,7 +237,7 @@ class PaperOptimizer(Optimizer):
         for group in self.param_groups:
             params, grads, states = self._gather(group)
             if params:
-                self._update(group, params, grads, states, self.kernel_path(group, params))
+                self._update(_plain_rate(group), params, grads, states, self.kernel_path(group, params))
         return loss
 
     def state_dict(self) -> dict[str, Any]:
@@ -265,7 +280,16 @@ class PaperOptimizer(Optimizer):
                                      f"(parameter {index} lacks {', '.join(missing)}): was it saved by another optimizer?")
 
     def __setstate__(self, state: dict) -> None:
+        """After unpickling or ``load_state_dict``: every group has this optimizer's settings
+        (a checkpoint from before one existed gets its default), but not torch's
+        ``differentiable``, which torch adds to ``defaults`` here and these optimizers do not
+        take; a ``step`` stored as a Python number (torch's older format) becomes a tensor."""
         super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self.defaults.items():
-                group.setdefault(key, value)
+                if key not in _TORCH_ONLY:
+                    group.setdefault(key, value)
+        for param_state in self.state.values():
+            step = param_state.get("step")
+            if step is not None and not isinstance(step, Tensor):
+                param_state["step"] = torch.tensor(float(step), dtype=scalar_dtype())

@@ -79,13 +79,13 @@ class Nadam(PaperOptimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 variant: str = "torch", *, foreach: bool | None = None):
-        check_adam_like(lr, betas, eps, weight_decay, foreach)
+                 variant: str = "torch", *, maximize: bool = False, foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach, maximize)
         check_range("momentum_decay", momentum_decay, 0.0)
         check_choice("variant", variant, VARIANTS)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
-                                      variant=variant, foreach=foreach))
+                                      variant=variant, maximize=maximize, foreach=foreach))
 
     def _init_state(self, p, state, group):
         state["step"] = new_step()

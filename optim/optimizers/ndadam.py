@@ -107,10 +107,11 @@ class NDAdam(PaperOptimizer):
     """ND-Adam for ``nd=True`` groups, Adam (torch form) elsewhere."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, *, foreach: bool | None = None):
-        check_adam_like(lr, betas, eps, weight_decay, foreach)
+                 eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False,
+                 foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach, maximize)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, nd=False, foreach=foreach))
+                                      weight_decay=weight_decay, nd=False, maximize=maximize, foreach=foreach))
 
     def add_param_group(self, param_group: dict) -> None:
         check_choice("nd", param_group.get("nd", False), (True, False))

@@ -56,16 +56,17 @@ class SGDW(PaperOptimizer):
     """SGD (+ momentum, + Nesterov) with decoupled weight decay."""
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, foreach: bool | None = None):
+                 nesterov: bool = False, *, maximize: bool = False, foreach: bool | None = None):
         check_range("lr", lr, 0.0)
         check_range("momentum", momentum, 0.0, 1.0)
         check_range("weight_decay", weight_decay, 0.0)
         check_choice("nesterov", nesterov, (True, False))
+        check_choice("maximize", maximize, (True, False))
         check_choice("foreach", foreach, (None, True, False))
         if nesterov and momentum <= 0:
             raise ValueError(f"nesterov=True needs momentum > 0, got momentum={momentum!r}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      nesterov=nesterov, foreach=foreach))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach))
 
     def _init_state(self, p, state, group):
         state["momentum_buffer"] = None

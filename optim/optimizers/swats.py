@@ -92,7 +92,7 @@ def single_tensor_swats_adam(params: list[Tensor], grads: list[Tensor], exp_avgs
     dots = []
     for p, g, m, a, step, k in zip(params, grads, exp_avgs, exp_avg_sqs, steps, ks):
         move = scratch(p).zero_()
-        if fused_supported([p]):
+        if fused_supported([p], [g]):
             _fused_paper_step([move], [g], [m], [a], [step], [k], lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         else:
             m.lerp_(g, 1 - beta1)
@@ -128,7 +128,7 @@ def multi_tensor_swats_adam(params: list[Tensor], grads: list[Tensor], exp_avgs:
     """:func:`single_tensor_swats_adam` over all tensors at once (the fused kernel where it
     takes them, ``torch._foreach_*`` operations elsewhere)."""
     moves = [torch.zeros_like(p) for p in params]
-    if fused_supported(params):
+    if fused_supported(params, grads):
         _fused_paper_step(moves, grads, exp_avgs, exp_avg_sqs, steps, ks, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
     else:
         torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
@@ -155,8 +155,8 @@ class SWATS(PaperOptimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, switch_eps: float = 1e-9, weight_decay: float = 0.0,
                  nesterov: bool = False, require_positive_rate: bool = True, granularity: str = "tensor", *,
-                 foreach: bool | None = None):
-        check_adam_like(lr, betas, eps, weight_decay, foreach)
+                 maximize: bool = False, foreach: bool | None = None):
+        check_adam_like(lr, betas, eps, weight_decay, foreach, maximize)
         check_range("switch_eps", switch_eps, 0.0)
         check_choice("nesterov", nesterov, (True, False))
         check_choice("require_positive_rate", require_positive_rate, (True, False))
@@ -164,7 +164,7 @@ class SWATS(PaperOptimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, switch_eps=switch_eps,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       require_positive_rate=require_positive_rate, granularity=granularity,
-                                      foreach=foreach))
+                                      maximize=maximize, foreach=foreach))
 
     def __setstate__(self, state):
         super().__setstate__(state)
