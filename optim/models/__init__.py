@@ -37,6 +37,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 INPUT_SHAPES = ((1, 28, 28), (3, 32, 32))
 # Models defined for one image size only (every other model adapts to INPUT_SHAPES).
 FIXED_SHAPES = {"deepobs_vae": ((1, 28, 28),)}
+# Models that take any input, flattened: the only ones for a dataset of feature vectors (IMDB's words).
+FLAT_INPUT = ("logreg", "mlp")
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, **options) -> nn.Module:
@@ -68,5 +70,5 @@ def model_source_file(name: str) -> Path:
     return Path(inspect.getsourcefile(MODELS[name]))
 
 
-__all__ = ["MODELS", "INPUT_SHAPES", "FIXED_SHAPES", "build_model", "input_scaling", "is_autoencoder",
+__all__ = ["MODELS", "INPUT_SHAPES", "FIXED_SHAPES", "FLAT_INPUT", "build_model", "input_scaling", "is_autoencoder",
            "model_source_file"]

@@ -7,9 +7,11 @@ import math
 from torch import nn
 
 
-def logistic_regression(in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Multiclass logistic regression (Kingma & Ba, 2015, §6.1)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), num_classes))
+def logistic_regression(in_shape: tuple[int, int, int], num_classes: int, input_dropout: float = 0.0) -> nn.Module:
+    """Multiclass logistic regression (Kingma & Ba, 2015, §6.1); ``input_dropout``: the paper's
+    "dropout noise" on the IMDB bag-of-words features (50%), none by default."""
+    dropout = [nn.Dropout(input_dropout)] if input_dropout else []
+    return nn.Sequential(nn.Flatten(), *dropout, nn.Linear(math.prod(in_shape), num_classes))
 
 
 def mlp(in_shape: tuple[int, int, int], num_classes: int, hidden: int = 1000,
