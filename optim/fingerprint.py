@@ -11,6 +11,10 @@ The rule. A training run's fingerprint is the sha256 of the source files of
   package — a notebook cell, ``python -c`` — its qualified name instead, so its runs are not
   invalidated by edits elsewhere).
 
+A dataset's decoder (:mod:`optim.imdb`, imported by name) is not part of it: a dataset is
+identified by the checksum of its decoded arrays, which every load checks and every result
+records (``provenance.dataset_sha256``).
+
 What counts is each file's *code*: its tokens without comments, docstrings and layout
 (:func:`_code`), so editing prose changes no fingerprint. Editing a chapter, the plots, the
 analysis, the runner or this module changes none either. A stored computation that is not a
