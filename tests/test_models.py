@@ -156,3 +156,16 @@ def test_pooling_before_the_activation_is_the_published_network_bit_for_bit(name
     (out_a, grads_a), (out_b, grads_b) = results
     assert torch.equal(out_a, out_b)
     assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+
+
+@pytest.mark.parametrize("options, rates", [
+    ({}, [0.2, 0.5, 0.5]),                              # the Adam paper's MLP: 20% on the input, 50% after each layer
+    (dict(dropout=0.0), [0.0, 0.0, 0.0]),               # asked for without dropout: none, on the input neither
+    (dict(dropout=0.0, input_dropout=0.1), [0.1, 0.0, 0.0]),
+    (dict(dropout=0.3, input_dropout=0.0), [0.0, 0.3, 0.3]),
+])
+def test_an_mlp_has_the_dropout_it_is_asked_for_and_none_when_asked_for_none(options, rates):
+    from torch import nn
+
+    model = build_model("mlp", (1, 28, 28), 10, **options)
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == rates

@@ -15,11 +15,14 @@ def logistic_regression(in_shape: tuple[int, int, int], num_classes: int, input_
 
 
 def mlp(in_shape: tuple[int, int, int], num_classes: int, hidden: int = 1000,
-        dropout: float = 0.5, depth: int = 2, input_dropout: float = 0.2) -> nn.Module:
+        dropout: float = 0.5, depth: int = 2, input_dropout: float | None = None) -> nn.Module:
     """``depth`` hidden layers of ``hidden`` ReLU units with dropout. The defaults are the
     Adam paper's (Kingma & Ba, 2015, §6.2: two layers of 1000, dropout 0.5 and 0.2 on the
-    input); ``hidden=100, depth=1, dropout=0, input_dropout=0`` is the one-hidden-layer
-    network of Reddi et al. (2018, §5)."""
+    input); ``input_dropout=None`` means that 0.2 when there is dropout and none when
+    ``dropout=0`` (a network asked for without dropout has none); ``hidden=100, depth=1,
+    dropout=0`` is the one-hidden-layer network of Reddi et al. (2018, §5)."""
+    if input_dropout is None:
+        input_dropout = 0.2 if dropout else 0.0
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth={depth!r} is invalid: expected a positive integer")
     widths = [math.prod(in_shape)] + [hidden] * depth
