@@ -8,12 +8,13 @@ The algorithms are ``torch.optim.Optimizer`` subclasses (``optim.Adam``, ``optim
 ...); :func:`build` and :func:`available` name them all, torch.optim's classics included.
 """
 
-from .optimizers import SGDW, SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups, normalize_rows_
-from .registry import available, build, register
+from .optimizers import SGDW, SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam, Record, nd_param_groups, normalize_rows_
+from .registry import available, build, register, register_record
 from .schedules import noam, noam_factor, normalized_weight_decay, sgdr, step_decay
 
 __version__ = "0.1.0"
 
 __all__ = ["Adam", "AdaMax", "AMSGrad", "Nadam", "AdamW", "SGDW", "SWATS", "NDAdam",
-           "nd_param_groups", "normalize_rows_", "build", "available", "register", "sgdr", "step_decay",
+           "nd_param_groups", "normalize_rows_", "build", "available", "register", "register_record", "Record",
+           "sgdr", "step_decay",
            "noam", "noam_factor", "normalized_weight_decay", "__version__"]

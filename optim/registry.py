@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .optimizers import SGDW, SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam, nd_param_groups
-from .optimizers.base import as_number
+from .optimizers import RECORDS
+from .optimizers.base import Record, as_number
 
 FAMILIES = ("classic", "adaptive", "decoupled", "switching", "user")
 
@@ -34,16 +34,6 @@ def _momentum(params, lr=1e-2, momentum=0.9, weight_decay=0.0, **kw):
 def _nesterov(params, lr=1e-2, momentum=0.9, weight_decay=0.0, **kw):
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True,
                            weight_decay=weight_decay, **kw)
-
-
-def _ndadam(params, nd_lr=None, **kw):
-    # Given a model, split it into nd / Adam groups (``nd_lr``: the nd group's own rate, the
-    # paper's α^v); given tensors or groups, use them as is.
-    if isinstance(params, torch.nn.Module):
-        params = nd_param_groups(params, **({} if nd_lr is None else {"lr": nd_lr}))
-    elif nd_lr is not None:
-        raise ValueError("nd_lr needs a model (nn.Module) to find the nd group; got tensors or groups")
-    return NDAdam(params, **kw)
 
 
 @dataclass(frozen=True)
@@ -115,16 +105,29 @@ for _name, _factory, _cls, _family in [
         ("nesterov", _nesterov, torch.optim.SGD, "classic"),
         ("adagrad", torch.optim.Adagrad, None, "adaptive"),
         ("rmsprop", torch.optim.RMSprop, None, "adaptive"),
-        ("adadelta", torch.optim.Adadelta, None, "adaptive"),
-        ("adam", Adam, None, "adaptive"),
-        ("adamax", AdaMax, None, "adaptive"),
-        ("amsgrad", AMSGrad, None, "adaptive"),
-        ("nadam", Nadam, None, "adaptive"),
-        ("adamw", AdamW, None, "decoupled"),
-        ("sgdw", SGDW, None, "decoupled"),
-        ("swats", SWATS, None, "switching")]:
+        ("adadelta", torch.optim.Adadelta, None, "adaptive")]:
     register(_name, _factory, cls=_cls, family=_family)
-register("ndadam", _ndadam, cls=NDAdam, family="adaptive", needs_model=True)
+
+
+def register_record(record: Record, *, replace: bool = False) -> None:
+    """Register the optimizer a :class:`~optim.optimizers.base.Record` describes (the package
+    registers every record of ``optim.optimizers`` this way)."""
+    if not isinstance(record, Record):
+        raise ValueError(f"record={record!r} is invalid: expected an optim.optimizers.Record")
+    register(record.name, record.factory or record.cls, replace=replace, cls=record.cls, family=record.family,
+             needs_model=record.needs_model)
+    _RECORDS[record.name] = record
+
+
+def records() -> list[Record]:
+    """The records of the registered optimizers that have one (the package's own, then any
+    registered with :func:`register_record`), in registration order."""
+    return [_RECORDS[name] for name in _REGISTRY if name in _RECORDS]
+
+
+_RECORDS: dict[str, Record] = {}
+for _record in RECORDS:
+    register_record(_record)
 
 
 def adopt(found: Entry) -> None:

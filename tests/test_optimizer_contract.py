@@ -11,33 +11,28 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 
 import pytest
 import torch
 
 import optim
+from optim import registry
 
-# name: (class, settings the checks use, the kernel paths it has)
-OPTIMIZERS = {
-    "adam": (optim.Adam, dict(lr=1e-2, weight_decay=0.1), ("single", "multi", "fused")),
-    "adamw": (optim.AdamW, dict(lr=1e-2, weight_decay=0.1), ("single", "multi", "fused")),
-    "amsgrad": (optim.AMSGrad, dict(lr=1e-2), ("single", "multi", "fused")),
-    "adamax": (optim.AdaMax, dict(lr=1e-2, weight_decay=0.1), ("single", "multi")),
-    "nadam": (optim.Nadam, dict(lr=1e-2), ("single", "multi")),
-    "ndadam": (optim.NDAdam, dict(lr=1e-2), ("single", "multi")),
-    "sgdw": (optim.SGDW, dict(lr=1e-2, momentum=0.9, weight_decay=0.1), ("single", "multi")),
-    "swats": (optim.SWATS, dict(lr=1e-2, switch_eps=1e-3), ("single", "multi")),
-}
+# every record of the registry (the package's optimizers, optim.optimizers.RECORDS): the checks
+# run on each kernel path its record lists; "fused" is torch's fused kernel
+RECORDS = {record.name: record for record in registry.records()}
 PATH_ARGS = {"single": dict(foreach=False), "multi": dict(foreach=True), "fused": dict(fused=True)}
-CASES = [(name, path) for name, (_, _, paths) in OPTIMIZERS.items() for path in paths]
-# torch's optimizers computing the same algorithm (for maximize against torch's own flag)
-TORCH = {"adam": (torch.optim.Adam, {}), "adamw": (torch.optim.AdamW, {}), "amsgrad": (torch.optim.Adam, dict(amsgrad=True)),
-         "adamax": (torch.optim.Adamax, {}), "nadam": (torch.optim.NAdam, {}), "sgdw": (torch.optim.SGD, {})}
+CASES = [(name, path) for name, record in RECORDS.items() for path in record.paths]
+
+
+def record_of(name: str):
+    return next(r for r in registry.records() if r.name == name)
 
 
 def make(name: str, params, path: str = "multi", **changes):
-    cls, settings, _ = OPTIMIZERS[name]
-    return cls(params, **settings | PATH_ARGS[path] | changes)
+    record = record_of(name)
+    return record.cls(params, **record.settings | PATH_ARGS[path] | changes)
 
 
 def loss_of(params) -> torch.Tensor:
@@ -117,15 +112,13 @@ def test_maximize_ascends_as_descent_on_the_negated_loss_does(name, path):
     same(train(make(name, up, path, maximize=True), up, sign=-1.0), train(make(name, down, path), down))
 
 
-@pytest.mark.parametrize("name", sorted(TORCH))
-def test_maximize_matches_torchs_own_optimizer(name):
-    cls, extra = TORCH[name]
-    settings = OPTIMIZERS[name][1] | extra
-    if name == "sgdw":
-        settings = dict(lr=1e-2, momentum=0.9)  # SGDW without decay is torch's SGD
+@pytest.mark.parametrize("name", sorted(n for n, r in RECORDS.items() if r.reference))
+def test_maximize_matches_the_reference_torch_optimizer(name):
+    record = record_of(name)
+    cls, extra = record.reference
     ours, theirs = fresh(), fresh()
-    ours_opt = make(name, ours, "multi", maximize=True, **({} if name != "sgdw" else dict(weight_decay=0.0)))
-    same(train(ours_opt, ours), train(cls(theirs, maximize=True, **settings), theirs))
+    same(train(make(name, ours, "multi", maximize=True, **extra), ours),
+         train(cls(theirs, maximize=True, **record.settings | extra), theirs))
 
 
 @pytest.mark.parametrize("name, path", CASES)
@@ -142,11 +135,11 @@ def test_a_strided_view_parameter_steps_like_its_contiguous_copy(name, path):
     same(train(make(name, [view], path), [view]), train(make(name, [dense], path), [dense]))
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(RECORDS))
 def test_a_strided_view_is_stepped_correctly_on_the_default_path(name):
     view = torch.nn.Parameter(torch.randn(4, 8)[:, ::2])
     dense = torch.nn.Parameter(view.detach().clone())
-    cls, settings, _ = OPTIMIZERS[name]
+    cls, settings = record_of(name).cls, record_of(name).settings
     # the view takes a path that handles gaps, the copy may take the fused kernel: equal to rounding
     for x, y in zip(train(cls([view], **settings), [view]), train(cls([dense], **settings), [dense])):
         torch.testing.assert_close(x, y)
@@ -220,7 +213,7 @@ def test_float64_parameters_keep_float64_state(name, path):
     assert all(p.dtype == torch.float64 and torch.isfinite(p).all() for p in params)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(RECORDS))
 @pytest.mark.parametrize("bad, message", [
     (dict(maximize="yes"), "maximize='yes' is invalid: expected one of True, False"),
     (dict(lr=-1.0), "lr=-1.0 is invalid: expected a value in"),
@@ -229,3 +222,83 @@ def test_float64_parameters_keep_float64_state(name, path):
 def test_a_bad_setting_is_refused_naming_it(name, bad, message):
     with pytest.raises(ValueError, match=message):
         make(name, fresh(), "multi", **bad)
+
+
+# --- adding an optimizer, as the README says: its module, with its RECORDS --------------------------
+TOY = """
+import torch
+
+from optim.optimizers.base import PaperOptimizer, Record, check_choice, check_range
+
+
+def single_tensor_toy(params, grads, buffers, *, lr, momentum):
+    for p, g, b in zip(params, grads, buffers):
+        b.mul_(momentum).add_(g)
+        p.add_(b, alpha=-lr)
+
+
+def multi_tensor_toy(params, grads, buffers, *, lr, momentum):
+    torch._foreach_mul_(buffers, momentum)
+    torch._foreach_add_(buffers, grads)
+    torch._foreach_add_(params, buffers, alpha=-lr)
+
+
+class HeavyBall(PaperOptimizer):
+    \"\"\"SGD with heavy-ball momentum: a contributor's first optimizer.\"\"\"
+
+    KERNELS = {"single": single_tensor_toy, "multi": multi_tensor_toy}
+
+    def __init__(self, params, lr=1e-2, momentum=0.9, *, maximize=False, foreach=None):
+        check_range("lr", lr, 0.0)
+        check_range("momentum", momentum, 0.0, 1.0)
+        check_choice("maximize", maximize, (True, False))
+        check_choice("foreach", foreach, (None, True, False))
+        super().__init__(params, dict(lr=lr, momentum=momentum, maximize=maximize, foreach=foreach))
+
+    def _init_state(self, p, state, group):
+        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update(self, group, params, grads, states, path):
+        self.KERNELS[path](params, grads, [s["momentum_buffer"] for s in states], lr=group["lr"],
+                           momentum=group["momentum"])
+
+
+RECORDS = (Record("heavyball", HeavyBall, "user", dict(lr=1e-2, momentum=0.9), reference=(torch.optim.SGD, {})),)
+"""
+GENERIC = [test_a_state_dict_round_trip_deepcopy_and_pickle_leave_the_state_dict_unchanged,
+           test_resuming_from_a_checkpoint_continues_as_if_never_stopped,
+           test_an_older_checkpoint_whose_step_is_a_python_number_loads_and_steps,
+           test_maximize_ascends_as_descent_on_the_negated_loss_does,
+           test_a_strided_view_parameter_steps_like_its_contiguous_copy,
+           test_a_tensor_learning_rate_steps_like_the_same_number,
+           test_each_parameter_group_steps_with_its_own_settings,
+           test_step_returns_the_closures_loss_and_runs_the_step_hooks,
+           test_a_scheduler_drives_the_rate_as_setting_it_by_hand_does,
+           test_float64_parameters_keep_float64_state]
+
+
+def test_an_optimizer_added_as_the_readme_says_runs_every_generic_check_and_changes_no_chapter(tmp_path, monkeypatch):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = tmp_path / "heavyball.py"
+    path.write_text(TOY)
+    loaded = importlib.util.spec_from_file_location("heavyball", path)
+    module = importlib.util.module_from_spec(loaded)
+    monkeypatch.setitem(sys.modules, "heavyball", module)  # importable by name, as a package module is (pickle)
+    loaded.loader.exec_module(module)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_RECORDS", dict(registry._RECORDS))
+    optim.register_record(*module.RECORDS)  # what the package does for every module's RECORDS
+    assert "heavyball" in optim.available() and record_of("heavyball").cls is module.HeavyBall
+    for check in GENERIC:
+        for path_name in record_of("heavyball").paths:
+            check("heavyball", path_name)
+    test_maximize_matches_the_reference_torch_optimizer("heavyball")
+    test_a_strided_view_is_stepped_correctly_on_the_default_path("heavyball")
+    # the chapters pin their method lists: registering an optimizer never enlarges an experiment
+    chapters = Path(__file__).resolve().parents[1] / "chapters"
+    for notebook in sorted(chapters.glob("*.ipynb")):
+        code = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
+        assert "available()" not in code, f"{notebook.name} takes its methods from the registry"

@@ -171,9 +171,12 @@ def test_step_returns_closure_loss_and_skips_params_without_grad():
     assert (a < 1).all()
 
 
-def test_available_lists_every_registered_optimizer():
+def test_available_lists_torchs_optimizers_then_every_record_of_the_package():
+    from optim.optimizers import RECORDS
+
     assert optim.available() == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta",
-                                 "adam", "adamax", "amsgrad", "nadam", "adamw", "sgdw", "swats", "ndadam"]
+                                 *(r.name for r in RECORDS)]
+    assert {r.name for r in RECORDS} == {"adam", "adamax", "amsgrad", "nadam", "adamw", "sgdw", "swats", "ndadam"}
 
 
 def test_ndadam_built_from_a_module_uses_nd_param_groups():

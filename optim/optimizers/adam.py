@@ -16,10 +16,12 @@ With ``amsgrad`` v_t is replaced by its running maximum (Reddi et al., 2018, Alg
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
 
-from .base import PaperOptimizer, check_adam_like, check_choice, is_dense, new_step
+from .base import PaperOptimizer, Record, check_adam_like, check_choice, is_dense, new_step
 
 
 def single_tensor_adam(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -210,3 +212,11 @@ class AMSGrad(_AdamFamily):
                  maximize: bool = False, foreach: bool | None = None, fused: bool | None = None):
         super().__init__(params, lr, betas, eps, weight_decay, True, bias_correction,
                          foreach, fused, maximize)
+
+
+ADAM_PATHS = ("single", "multi", "fused")
+RECORDS = (
+    Record("adam", Adam, "adaptive", dict(lr=1e-2, weight_decay=0.1), ADAM_PATHS, (torch.optim.Adam, {})),
+    Record("amsgrad", AMSGrad, "adaptive", dict(lr=1e-2), ADAM_PATHS, (partial(torch.optim.Adam, amsgrad=True), {})),
+    Record("adamw", AdamW, "decoupled", dict(lr=1e-2, weight_decay=0.1), ADAM_PATHS, (torch.optim.AdamW, {})),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PaperOptimizer, check_adam_like, new_step
+from .base import PaperOptimizer, Record, check_adam_like, new_step
 
 
 def single_tensor_adamax(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -64,3 +64,6 @@ class AdaMax(PaperOptimizer):
         self.KERNELS[path](params, grads, [s["exp_avg"] for s in states], [s["exp_inf"] for s in states],
                            [s["step"] for s in states], lr=group["lr"], beta1=beta1, beta2=beta2,
                            eps=group["eps"], weight_decay=group["weight_decay"])
+
+
+RECORDS = (Record("adamax", AdaMax, "adaptive", dict(lr=1e-2, weight_decay=0.1), reference=(torch.optim.Adamax, {})),)

@@ -15,12 +15,35 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+
+
+@dataclass(frozen=True)
+class Record:
+    """One optimizer as the package knows it, kept beside its code in its module's ``RECORDS``
+    (modelled on torch's ``OptimizerInfo``, ``torch/testing/_internal/common_optimizers.py``):
+    its registry ``name``, class and ``family`` (the registry's FAMILIES); the ``settings`` the
+    generic optimizer contract builds it with and the kernel ``paths`` it has
+    (``tests/test_optimizer_contract.py``); its independent ``reference`` where one exists — a
+    torch.optim constructor computing the same algorithm, and settings that both take on top of
+    ``settings`` to make it so;
+    and, for an optimizer built from more than its parameters, the ``factory`` the registry
+    calls (``needs_model``: it takes the ``nn.Module`` itself)."""
+
+    name: str
+    cls: type
+    family: str
+    settings: dict = field(default_factory=dict)
+    paths: tuple[str, ...] = ("single", "multi")
+    reference: tuple[type, dict] | None = None
+    factory: Callable | None = None
+    needs_model: bool = False
 
 
 def as_number(name: str, value: Any) -> float:

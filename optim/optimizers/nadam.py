@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
+from .base import PaperOptimizer, Record, advance, check_adam_like, check_choice, check_range, new_step, scalar_dtype
 
 VARIANTS = ("torch", "dozat", "tensorflow")
 
@@ -117,3 +117,6 @@ class Nadam(PaperOptimizer):
                        beta2=beta2, eps=eps, weight_decay=wd, **self._buffers_for(path))
         self.KERNELS[path](params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                            **scalars)
+
+
+RECORDS = (Record("nadam", Nadam, "adaptive", dict(lr=1e-2), reference=(torch.optim.NAdam, {})),)

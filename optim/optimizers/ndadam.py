@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .adam import ADAM_KERNELS
-from .base import PaperOptimizer, advance, check_adam_like, check_choice, new_step
+from .base import PaperOptimizer, Record, advance, check_adam_like, check_choice, new_step
 
 
 def _row_order(t: Tensor) -> list[int]:
@@ -199,3 +199,16 @@ def nd_param_groups(model: nn.Module, **nd_options) -> list[dict]:
     if rest:
         groups.append({"params": rest, "nd": False})
     return groups
+
+
+def build_ndadam(params, nd_lr=None, **hyperparameters) -> NDAdam:
+    """ND-Adam from a model — split into its nd and Adam groups by :func:`nd_param_groups`
+    (``nd_lr``: the nd group's own rate, the paper's α^v) — or from tensors or groups as given."""
+    if isinstance(params, torch.nn.Module):
+        params = nd_param_groups(params, **({} if nd_lr is None else {"lr": nd_lr}))
+    elif nd_lr is not None:
+        raise ValueError("nd_lr needs a model (nn.Module) to find the nd group; got tensors or groups")
+    return NDAdam(params, **hyperparameters)
+
+
+RECORDS = (Record("ndadam", NDAdam, "adaptive", dict(lr=1e-2), factory=build_ndadam, needs_model=True),)

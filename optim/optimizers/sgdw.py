@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PaperOptimizer, check_choice, check_range
+from .base import PaperOptimizer, Record, check_choice, check_range
 
 
 def single_tensor_sgdw(params: list[Tensor], grads: list[Tensor], momentum_buffers: list[Tensor | None], *,
@@ -79,3 +79,7 @@ class SGDW(PaperOptimizer):
                            weight_decay=group["weight_decay"], nesterov=group["nesterov"])
         for state, buffer in zip(states, buffers):
             state["momentum_buffer"] = buffer
+
+
+RECORDS = (Record("sgdw", SGDW, "decoupled", dict(lr=1e-2, momentum=0.9, weight_decay=0.1),
+                  reference=(torch.optim.SGD, dict(weight_decay=0.0))),)  # without decay it is torch's SGD

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from .adam import fused_supported
-from .base import PaperOptimizer, advance, check_adam_like, check_choice, check_range, new_step
+from .base import PaperOptimizer, Record, advance, check_adam_like, check_choice, check_range, new_step
 
 
 def buggy_sgd_phase_step(param: Tensor, grad: Tensor, state: dict, lr: float, beta1: float,
@@ -269,3 +269,6 @@ def sgd_phase_step_sizes(optimizer_class: type[SWATS] = SWATS, steps: int = 60, 
         opt.step()
         sizes.append((before - p.item()) / rate)
     return sizes
+
+
+RECORDS = (Record("swats", SWATS, "switching", dict(lr=1e-2, switch_eps=1e-3)),)
