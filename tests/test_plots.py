@@ -141,3 +141,22 @@ def test_many_labels_of_one_optimizer_each_get_their_own_colour_and_dash():
     colours, dashes = plots.tag_palette(frame), plots.variant_dashes(frame)
     looks = {(matplotlib.colors.to_hex(colours[label]), str(dashes[label])) for label in labels}
     assert len(looks) == len(labels)
+
+
+def test_the_speed_appendix_reports_a_stored_benchmark_table():
+    import json
+    from pathlib import Path
+
+    from IPython.display import Markdown
+
+    from optim.bench_report import report
+
+    path = Path(__file__).resolve().parents[1] / "data" / "results" / "bench" / "cpu.json"
+    result = json.loads(path.read_text())
+    items = list(report(result, Path("data/results/bench/cpu.json")))
+    texts = [i.data for i in items if isinstance(i, Markdown)]
+    assert texts[0].startswith(f"## {result['hardware']}") and result["torch"] in texts[0]
+    assert f"{result['steps']['numel']:,} float32 values" in texts[1]
+    missed = [r for r in result["steps"]["rows"] if not r["met"]]
+    assert texts[-1] == "Targets missed: " + (", ".join(f"{r['optimizer']} ({r['ratio']:.2f}× vs ≤ {r['target']:.2f}×)"
+                                                         for r in missed) if missed else "none") + "."
