@@ -101,6 +101,14 @@ def curves(frame: pd.DataFrame, x: str, y: str, hue: str, ax=None, style: str | 
     return ax
 
 
+def legend_outside(ax, title: str | None = None, **kwargs):
+    """``ax``'s legend beside the plotting area, to its right, never over the data (the book's
+    figures, :func:`use_book_style`); ``kwargs`` go to ``Axes.legend``. None when nothing is labelled."""
+    if not ax.get_legend_handles_labels()[0]:
+        return None
+    return ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kwargs)
+
+
 # Axis labels for the tidy frames' columns: names and units, never raw column names.
 AXIS_LABELS = {"epoch": "epoch", "step": "iteration (minibatch)", "train_loss": "training loss (nats)",
                "test_loss": "test loss (nats)", "val_loss": "validation loss (nats)", "train_acc": "training accuracy",

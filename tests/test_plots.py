@@ -160,3 +160,18 @@ def test_the_speed_appendix_reports_a_stored_benchmark_table():
     missed = [r for r in result["steps"]["rows"] if not r["met"]]
     assert texts[-1] == "Targets missed: " + (", ".join(f"{r['optimizer']} ({r['ratio']:.2f}× vs ≤ {r['target']:.2f}×)"
                                                          for r in missed) if missed else "none") + "."
+
+
+def test_a_legend_sits_beside_the_data_never_over_it():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.plot([0, 1], [1, 0], label="b")
+    legend = plots.legend_outside(ax)
+    fig.canvas.draw()
+    box, area = legend.get_window_extent(), ax.get_window_extent()
+    assert box.x0 >= area.x1 and [t.get_text() for t in legend.get_texts()] == ["a", "b"]
+    empty = plt.subplots()[1]
+    assert plots.legend_outside(empty) is None  # nothing labelled: no empty legend box
+    plt.close("all")
