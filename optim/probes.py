@@ -28,6 +28,8 @@ from .optimizers.ndadam import nd_param_groups
 
 
 class SwatsProbe:
+    COLUMNS = ("sgd_fraction", "sgd_lr_estimate")  # what after_step returns
+
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
         if not hasattr(optimizer, "phase"):
             raise ValueError(f"probe 'swats' needs the SWATS optimizer, got {type(optimizer).__name__}")
@@ -60,6 +62,8 @@ def _cosines(a: Tensor, b: Tensor) -> Tensor:
 
 
 class RowProbe:
+    COLUMNS = ("row_norm_mean", "row_norm_error", "update_moment_cosine", "update_gradient_cosine")
+
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
         groups = nd_param_groups(model)
         if not groups or not groups[0].get("nd"):

@@ -45,6 +45,7 @@ from .data import info
 from .executor import execute
 from .fingerprint import computation_fingerprint, fingerprint
 from .layout import PROFILES
+from .probes import PROBES
 from .spec import RunSpec
 
 MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points when stored
@@ -124,11 +125,9 @@ def thin_steps(steps: dict[str, list], max_points: int = MAX_STEP_POINTS) -> dic
     return {k: [v[i] for i in keep] if isinstance(v, list) and len(v) == n else v for k, v in steps.items()}
 
 
-# The columns each probe adds to the step log (optim.probes), for placeholders; kept here so
-# that editing the probes' module does not change stored results' fingerprints, and checked
-# against the probes' real output in tests/test_engine.py.
-PROBE_COLUMNS = {"swats": ("sgd_fraction", "sgd_lr_estimate"),
-                 "rows": ("row_norm_mean", "row_norm_error", "update_moment_cosine", "update_gradient_cosine")}
+# The columns each probe adds to the step log, for placeholders (each probe names its own,
+# checked against its real output in tests/test_engine.py).
+PROBE_COLUMNS = {name: probe.COLUMNS for name, probe in PROBES.items()}
 
 
 def steps_per_epoch(spec: RunSpec) -> int:
