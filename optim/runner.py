@@ -46,6 +46,7 @@ from .executor import execute
 from .fingerprint import computation_fingerprint, fingerprint
 from .layout import PROFILES
 from .probes import PROBES
+from .result import Result
 from .spec import RunSpec
 
 MAX_STEP_POINTS = 500  # full-profile step logs are thinned to this many points when stored
@@ -136,7 +137,7 @@ def steps_per_epoch(spec: RunSpec) -> int:
     return math.ceil(n * (1 - spec.validation) / spec.batch_size)
 
 
-def placeholder(spec: RunSpec) -> dict:
+def placeholder(spec: RunSpec) -> Result:
     """A result shaped like :func:`optim.training.train`'s, with made-up constant metrics:
     what a plan-only execution of a chapter gets for a run it must not train (its epoch-0
     evaluation and its probes' columns included, so the chapter's analysis can run on it)."""
@@ -310,7 +311,7 @@ COLUMNS = {"epoch": ("epoch", "train_loss", "train_acc", "test_loss", "test_acc"
            "step": ("step", "epoch", "train_loss", "lr")}
 
 
-def tidy(results: list[dict], level: str = "epoch") -> pd.DataFrame:
+def tidy(results: list[Result], level: str = "epoch") -> pd.DataFrame:
     """One row per run × epoch (``level="epoch"``) or per logged step (``"step"``); the
     columns of :data:`COLUMNS` are always there."""
     if level not in ("epoch", "step"):

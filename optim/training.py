@@ -30,6 +30,7 @@ from .models import build_model, input_scaling, is_autoencoder
 from .probes import PROBES
 from .progress import tqdm
 from .registry import build
+from .result import Result
 from .schedules import SCHEDULES
 from .spec import RunSpec
 
@@ -141,7 +142,7 @@ def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     return make(optimizer, **args)
 
 
-def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> dict:
+def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Result:
     """Run ``spec`` to completion (or divergence) and return the result dict.
 
     ``progress``: show a bar over the steps (None: only on a terminal)."""

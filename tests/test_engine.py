@@ -448,3 +448,15 @@ def test_a_result_records_the_images_it_used():
     whole = train(RunSpec("logreg", "digits", "adam", dict(lr=1e-2), epochs=1), progress=False)
     record = info("digits")
     assert whole["sizes"] == {"train": record.train_size, "validation": 0, "test": record.test_size}
+
+
+def test_a_trained_result_and_a_placeholder_have_the_one_result_shape():
+    from optim.result import Epoch, Provenance, Result
+    from optim.training import train
+
+    spec = RunSpec("logreg", optimizer="adam", eval_every=2, **TINY | dict(epochs=3))
+    for result in (train(spec, progress=False), runner.placeholder(spec)):
+        assert set(result) <= set(Result.__annotations__)
+        assert all(set(epoch) <= set(Epoch.__annotations__) for epoch in result["epochs"])
+        assert set(result["provenance"]) <= set(Provenance.__annotations__)
+        assert [("test_loss" in e) for e in result["epochs"]] == [False, True, True]  # epochs 1, 2, 3: 2 and the last
