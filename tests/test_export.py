@@ -85,10 +85,12 @@ def test_the_data_pages_pandas_example_runs_on_an_export(tmp_path):
     page = (ROOT / "chapters" / "data.md").read_text()
     (example,) = re.findall(r"```python\n(.*?)```", page, re.S)
     out = tmp_path / "_build" / "html" / "_static" / "results"
-    export.export(out, ["adam"])  # the committed full results of one chapter
+    # the committed full results of one chapter: the one with the most stored training runs
+    chapter = max(publish.chapters(), key=lambda c: sum(not k.startswith("computed-") for k in publish.manifest_keys(c)))
+    export.export(out, [chapter])
     done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "adam" in done.stdout and "mean" in done.stdout
+    assert chapter in done.stdout and "mean" in done.stdout
 
 
 def test_the_cost_of_reproducing_a_chapter_is_summed_from_its_stored_runs(tmp_path, monkeypatch):
