@@ -316,6 +316,22 @@ def plan_notebook(path: Path, profile: str = "full"):
                        errors, late, edges)
 
 
+def _runs_in_no_manifest(root: Path) -> list[dict]:
+    """The stored full training runs (with their keys) that no chapter's manifest lists."""
+    from .cache import RunCache
+
+    listed = {key for name in chapters() for key in manifest_keys(name) or []}
+    cache, runs = RunCache(root / "full"), []
+    for path in sorted((root / "full").glob("*.json.gz")):
+        key = path.name.removesuffix(".json.gz")
+        if key in listed or key.startswith("computed-"):
+            continue
+        result = cache.get(key)
+        if result is not None and "spec" in result:
+            runs.append(result | {"key": key})
+    return runs
+
+
 def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.DataFrame:
     """For each chapter's stored full results (its manifest): how many the current code computed
     itself, how many older code computed and the canaries vouch for (same numbers), and how many
@@ -325,7 +341,9 @@ def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.Da
     that a fresh clone checks them without computing any, and in this CPU's bridge folder
     (:func:`optim.canary.record_here`, ``bridged``): run it before a change that alters the
     code's fingerprint and again after (``python -m optim.book canaries``), then commit
-    ``canaries/``: results computed on other processors stay vouched for across the change."""
+    ``canaries/``: results computed on other processors stay vouched for across the change.
+    Stored full results that no manifest lists (a chapter whose new design is still being
+    computed) are checked too, in a last row, ``(no manifest)``: their chapter will list them."""
     from .canary import computed_elsewhere, record_current, record_here, same_numbers
     from .export import stored_runs
     from .fingerprint import fingerprint
@@ -337,10 +355,11 @@ def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.Da
     if unknown:
         raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
     root, rows = mode.results_root(), []
-    for name in names:
+    every = names == chapters()  # the whole book: the runs no manifest lists too
+    unlisted = _runs_in_no_manifest(root) if every else []
+    for name, runs in [(n, stored_runs(n)) for n in names] + ([("(no manifest)", unlisted)] if unlisted else []):
         counts = dict(chapter=name, results=0, current=0, vouched=0, stale=0, unverified=0, recorded=0,
                       bridged=0, in_chapter=0)
-        runs = list(stored_runs(name))
         for result in tqdm(runs, desc=f"canaries of {name}", unit="result", disable=None if progress is None else not progress):
             spec = RunSpec.from_stored(result["spec"])
             counts["results"] += 1

@@ -480,3 +480,13 @@ def test_a_chain_of_bridges_links_the_storing_code_to_the_current_code(tmp_path)
     table("by-cpu/cpu-x", "d", [9.0, 9.0])      # d computes something else
     assert canary._bridged(spec, "a", "c", tmp_path)
     assert not canary._bridged(spec, "a", "d", tmp_path) and not canary._bridged(spec, "d", "c", tmp_path)
+
+
+def test_the_canaries_command_also_covers_stored_runs_no_manifest_lists(stored_full, tmp_path, monkeypatch):
+    spec, result = stored_full  # stored, but no chapter's manifest lists it (a design still being computed)
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(publish, "chapters", lambda: ["tiny"])
+    table = publish.vouch().set_index("chapter")
+    assert table.loc["tiny", "results"] == 0
+    assert table.loc["(no manifest)", ["results", "current", "bridged"]].tolist() == [1, 1, 1]
+    assert publish.vouch(["tiny"]).chapter.tolist() == ["tiny"]  # one chapter asked for: that chapter only
