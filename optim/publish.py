@@ -350,12 +350,12 @@ def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.Da
     from .progress import tqdm
     from .spec import RunSpec
 
+    every = not names  # the whole book: the runs no manifest lists too
     names = names or chapters()
     unknown = [n for n in names if n not in chapters()]
     if unknown:
         raise ValueError(f"unknown chapter {unknown[0]!r}; valid chapters: {', '.join(chapters())}")
     root, rows = mode.results_root(), []
-    every = names == chapters()  # the whole book: the runs no manifest lists too
     unlisted = _runs_in_no_manifest(root) if every else []
     for name, runs in [(n, stored_runs(n)) for n in names] + ([("(no manifest)", unlisted)] if unlisted else []):
         counts = dict(chapter=name, results=0, current=0, vouched=0, stale=0, unverified=0, recorded=0,
