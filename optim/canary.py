@@ -177,28 +177,48 @@ def record_here(spec: RunSpec, current: str, results_root: Path) -> bool:
     return True
 
 
-def _bridged(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
-    """Whether a chain of agreeing canaries leads from code ``stored`` to code ``current``: each
-    link two fingerprints whose canaries of ``spec`` agree in one table folder (the main one, or
-    one CPU's bridge folder, :func:`cpu_folder`)."""
+def _tables(spec: RunSpec, results_root: Path) -> list[dict[str, list[float]]]:
+    """Per table folder (the main one, then each CPU's bridge folder): {fingerprint: canary of ``spec``}."""
     cid = canary_spec(spec).key()
     main = Path(results_root) / "canaries"
     folders = [main] + sorted(p for p in (main / BY_CPU).glob("*") if p.is_dir())
-    values = []  # per folder: {fingerprint: canary} of the tables that hold this configuration
+    tables = []
     for folder in folders:
         found = {path.stem: _table(path).get(cid) for path in folder.glob("*.json")}
-        values.append({fp: v for fp, v in found.items() if v is not None})
-    reached, todo = {stored}, [stored]
+        tables.append({fp: v for fp, v in found.items() if v is not None})
+    return tables
+
+
+def _reachable(spec: RunSpec, start: str, tables: list[dict[str, list[float]]]) -> set[str]:
+    """The fingerprints a chain of agreeing canaries leads to from ``start``: each link two
+    fingerprints whose canaries of ``spec`` agree in one table folder."""
+    reached, todo = {start}, [start]
     while todo:
         here = todo.pop()
-        for table in values:
+        for table in tables:
             if here not in table:
                 continue
             for fp, canary in table.items():
                 if fp not in reached and _equal(table[here], canary):
                     reached.add(fp)
                     todo.append(fp)
-    return current in reached
+    return reached
+
+
+def _bridged(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
+    """Whether a chain of agreeing canaries leads from code ``stored`` to code ``current``
+    (:func:`_reachable`, over the main folder and every CPU's bridge folder, :func:`cpu_folder`)."""
+    return current in _reachable(spec, stored, _tables(spec, results_root))
+
+
+def changed_here(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:
+    """Whether one CPU's bridge folder shows code ``current`` computing other numbers for
+    ``spec`` than code ``stored`` (or code linked to it by agreeing canaries): the code changed
+    the result, wherever it was computed — it is stale, not merely unverified."""
+    tables = _tables(spec, results_root)
+    reached = _reachable(spec, stored, tables)
+    return any(current in table and any(fp in table and not _equal(table[fp], table[current]) for fp in reached)
+               for table in tables[1:])
 
 
 def same_numbers(spec: RunSpec, stored: str, current: str, results_root: Path) -> bool:

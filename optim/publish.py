@@ -344,7 +344,7 @@ def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.Da
     ``canaries/``: results computed on other processors stay vouched for across the change.
     Stored full results that no manifest lists (a chapter whose new design is still being
     computed) are checked too, in a last row, ``(no manifest)``: their chapter will list them."""
-    from .canary import computed_elsewhere, record_current, record_here, same_numbers
+    from .canary import changed_here, computed_elsewhere, record_current, record_here, same_numbers
     from .export import stored_runs
     from .fingerprint import fingerprint
     from .progress import tqdm
@@ -376,8 +376,10 @@ def vouch(names: list[str] | None = None, progress: bool | None = None) -> pd.Da
             counts["recorded"] += record_current(spec, current, root)
             if stored is not None and same_numbers(spec, stored, current, root):
                 counts["vouched"] += 1
+            elif computed_elsewhere(result["provenance"]) and not changed_here(spec, stored or "", current, root):
+                counts["unverified"] += 1
             else:
-                counts["unverified" if computed_elsewhere(result["provenance"]) else "stale"] += 1
+                counts["stale"] += 1
         rows.append(counts)
     return pd.DataFrame(rows)
 

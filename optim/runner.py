@@ -218,11 +218,12 @@ def _status(result: dict | None, spec: RunSpec, current: str, profile: str, root
         return "stored"
     if profile != "full" or stored is None:
         return "stale"
-    from .canary import computed_elsewhere, same_numbers
+    from .canary import changed_here, computed_elsewhere, same_numbers
 
     if same_numbers(spec, stored, current, root):
         return "stored"
-    return "unverified" if computed_elsewhere(result.get("provenance", {})) else "stale"
+    elsewhere = computed_elsewhere(result.get("provenance", {}))
+    return "unverified" if elsewhere and not changed_here(spec, stored, current, root) else "stale"
 
 
 def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os.PathLike | None = None,

@@ -447,7 +447,7 @@ def test_bridge_canaries_on_this_cpu_vouch_across_a_refactor_for_results_from_an
     assert all(c.n_train == 96 for c in calls)  # only canaries ran
 
 
-def test_a_bridge_does_not_vouch_across_a_change_in_the_numbers(stored_full, tmp_path, monkeypatch):
+def test_a_numeric_change_seen_on_this_cpu_makes_a_result_from_another_cpu_stale(stored_full, tmp_path, monkeypatch):
     from optim import canary
 
     spec, result = stored_full
@@ -456,9 +456,11 @@ def test_a_bridge_does_not_vouch_across_a_change_in_the_numbers(stored_full, tmp
     _edit_swats(tmp_path, monkeypatch)
     real = training._normalize  # the edit changed the numbers this time
     monkeypatch.setattr(training, "_normalize", lambda x, mean, std: real(x, mean, std) * 1.01)
-    canary.record_here(spec, runner.fingerprint(spec), tmp_path)
+    canary.record_here(spec, runner.fingerprint(spec), tmp_path)  # after it, on this CPU: the canaries differ
+    assert canary.changed_here(spec, result["provenance"]["fingerprint"], runner.fingerprint(spec), tmp_path)
+    calls = _trained(monkeypatch)  # no bridge vouches for it, and this CPU saw the numbers change: stale
     (again,) = runner.run_results([spec], profile="full", root=tmp_path, progress=False)
-    assert again["status"] == "unverified"
+    assert again["status"] == "stored" and any(c.n_train == 128 for c in calls)  # so it was recomputed
 
 
 def test_a_chain_of_bridges_links_the_storing_code_to_the_current_code(tmp_path):
@@ -490,3 +492,4 @@ def test_the_canaries_command_also_covers_stored_runs_no_manifest_lists(stored_f
     assert table.loc["tiny", "results"] == 0
     assert table.loc["(no manifest)", ["results", "current", "bridged"]].tolist() == [1, 1, 1]
     assert publish.vouch(["tiny"]).chapter.tolist() == ["tiny"]  # one chapter asked for: that chapter only
+
