@@ -18,8 +18,8 @@ records (``provenance.dataset_sha256``).
 What counts is each file's *code*: its tokens without comments, docstrings and layout
 (:func:`_code`), so editing prose changes no fingerprint. Editing a chapter, the plots, the
 analysis, the runner or this module changes none either. A stored computation that is not a
-training run (``optim.runner.computed``) depends on :data:`COMPUTED_CODE` instead, whole files'
-bytes (docstrings and comments included).
+training run (``optim.runner.computed``) depends on the code of :data:`COMPUTED_CODE` instead
+(read the same way).
 """
 
 from __future__ import annotations
@@ -155,5 +155,5 @@ def computation_fingerprint() -> str:
         path = PACKAGE / part
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             stat = file.stat()
-            digest.update(file.relative_to(PACKAGE).as_posix().encode() + _source(file, stat.st_mtime_ns, stat.st_size))
+            digest.update(file.relative_to(PACKAGE).as_posix().encode() + _code(file, stat.st_mtime_ns, stat.st_size))
     return digest.hexdigest()[:16]

@@ -121,6 +121,44 @@ def test_online_counterexample_stochastic_version():
     assert np.all(np.abs(adam.x) <= 1.0)
 
 
+def test_long_stochastic_runs_keep_the_sums_of_each_seed_s_own_run():
+    from optim.problems import readout_steps, run_online_long
+
+    kw = dict(big=1010.0, small=10.0, p=0.05, betas=(0.9, 0.99), lr=0.5)
+    long = run_online_long("amsgrad", 2500, [0, 3, 7], points=40, chunk=700, bias_correction=False, **kw)
+    drift = 0.05 * 1010.0 - 0.95 * 10.0
+    for seed, sums in long.items():
+        ref = run_online("amsgrad", 2500, "stochastic", seed=seed, bias_correction=False, **kw)
+        i = sums.t - 1
+        assert sums.t[0] == 1 and sums.t[-1] == 2500
+        np.testing.assert_allclose(sums.sum_x, np.cumsum(ref.x)[i], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(sums.regret, ref.regret[i], rtol=1e-12, atol=1e-7)
+        expected = np.cumsum(drift * ref.x + abs(drift))[i]  # F(x_s) − F(−1) with F(x) = E[c]·x
+        np.testing.assert_allclose(sums.expected_regret, expected, rtol=1e-12, atol=1e-9)
+        starts = np.concatenate([[0], sums.t[:-1]])
+        gaps = [abs(ref.x[a:b].mean() + 1.0) for a, b in zip(starts, sums.t)]
+        np.testing.assert_allclose(sums.window_gap, gaps, rtol=1e-9, atol=1e-12)
+        since = sums.t[30]
+        assert sums.mean_x_since(since) == pytest.approx(ref.x[since:].mean(), rel=1e-12)
+        again = type(sums).from_frame(sums.to_frame().sample(frac=1.0, random_state=0))
+        np.testing.assert_array_equal(again.expected_regret, sums.expected_regret)
+        readings = sums.readings()
+        np.testing.assert_allclose(readings["average regret"], ref.average_regret[i], rtol=1e-12, atol=1e-9)
+    assert np.array_equal(readout_steps(2500, 40), long[0].t)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        run_online_long("adam", 10, [])
+
+
+def test_log_slope_reads_a_power_law_s_exponent():
+    from optim.problems import log_slope
+
+    t = np.geomspace(1, 1e6, 60)
+    assert log_slope(t, 3.0 * t ** -0.5, since=1e5) == pytest.approx(-0.5)
+    assert log_slope(t, np.full_like(t, 2.0), since=1e5) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="two positive values"):
+        log_slope(t, t - 1e6, since=1e5)
+
+
 def test_same_spec_gives_identical_numbers_on_cpu(tmp_path):
     spec = RunSpec("cnn", optimizer="adam", seed=3, **TINY)
     a = runner.run_many([spec], root=tmp_path / "a", progress=False)
@@ -172,6 +210,22 @@ def test_prose_and_layout_leave_the_fingerprint_and_code_changes_it(tmp_path, mo
     fake.write_text(edit(source))
     assert fake.read_text() != source
     assert (runner.fingerprint(spec) != before) is changes
+
+
+def test_a_computation_s_fingerprint_ignores_prose_and_follows_code(tmp_path, monkeypatch):
+    import shutil
+
+    for part in fingerprint.COMPUTED_CODE:
+        source = fingerprint.PACKAGE / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
+    monkeypatch.setattr(fingerprint, "PACKAGE", tmp_path)
+    online = tmp_path / "problems" / "online.py"
+    text = online.read_text()
+    before = fingerprint.computation_fingerprint()
+    online.write_text(text.replace('"""Reddi et al.', '"""Reworded: Reddi et al.', 1) + "\n# a comment\n")
+    assert fingerprint.computation_fingerprint() == before
+    online.write_text(text + "\n_EDITED = True\n")
+    assert fingerprint.computation_fingerprint() != before
 
 
 def test_the_fingerprint_follows_the_packages_imports_not_the_chapters():

@@ -8,7 +8,9 @@ p, else −small. Regret R_T = Σ f_t(x_t) − min_{x∈F} Σ f_t(x).
 
 :func:`run_online` runs one copy; :func:`run_online_many` runs many settings of the
 deterministic problem at once (one scalar per setting, one parameter group per distinct set
-of optimizer hyperparameters), for maps and sensitivity studies.
+of optimizer hyperparameters), for maps and sensitivity studies; :func:`run_online_long` runs
+the stochastic problem for millions of steps on many seeds at once, keeping running sums at
+log-spaced steps instead of the whole trace (:class:`OnlineSums`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import inspect
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..optimizers.base import check_choice, check_range
@@ -128,3 +131,132 @@ def run_online_many(optimizer: str, steps: int, settings: list[dict], *, x0: flo
         for j, i in enumerate(m):
             results[i] = _result(out[:, j].copy(), problems[i])
     return results
+
+
+@dataclass(frozen=True)
+class OnlineSums:
+    """Running sums of one long stochastic run, read at log-spaced steps ``t`` (the last is T):
+    Σ x_s, Σ c_s·x_s and Σ c_s over s ≤ t, and the problem's expected coefficient E[c] =
+    p·big − (1 − p)·small. Everything the claims need follows from them (tested against
+    :func:`run_online`'s full trace)."""
+    t: np.ndarray
+    sum_x: np.ndarray
+    sum_loss: np.ndarray
+    sum_c: np.ndarray
+    drift: float
+
+    @property
+    def optimum(self) -> float:
+        """x* of the expected loss E[c]·x on [−1, 1]."""
+        return -1.0 if self.drift > 0 else 1.0
+
+    @property
+    def regret(self) -> np.ndarray:
+        """R_t against the best fixed point in hindsight, as :attr:`OnlineResult.regret`: it
+        carries the draws' noise, ±(big + small)·√(p·t) in Σ c, and can fall below zero."""
+        return self.sum_loss + np.abs(self.sum_c)
+
+    @property
+    def expected_regret(self) -> np.ndarray:
+        """Σ_s (F(x_s) − F(x*)) with F(x) = E[c]·x, the expected loss (Reddi et al., Theorem 3's
+        setting): the regret with the draws' noise taken out (x_s depends only on c_1..c_{s−1}),
+        never below zero."""
+        return self.drift * self.sum_x + abs(self.drift) * self.t
+
+    @property
+    def window_x(self) -> np.ndarray:
+        """Mean x_s over each window of steps since the previous read-out (the first: t = 1)."""
+        return np.diff(self.sum_x, prepend=0.0) / np.diff(self.t, prepend=0)
+
+    @property
+    def window_gap(self) -> np.ndarray:
+        """|mean x_s − x*| over each window of :attr:`window_x`."""
+        return np.abs(self.window_x - self.optimum)
+
+    def mean_x_since(self, since: float) -> float:
+        """Mean x_s over the steps after the first read-out at or past ``since``."""
+        i = int(np.searchsorted(self.t, since))
+        if i >= len(self.t) - 1:
+            raise ValueError(f"since={since!r} is invalid: expected a step before the last read-out {self.t[-2]}")
+        return float((self.sum_x[-1] - self.sum_x[i]) / (self.t[-1] - self.t[i]))
+
+    def readings(self) -> pd.DataFrame:
+        """One row per read-out: t, the window's mean x and gap |x − x*|, and the average regret
+        R_t/t, realized and expected."""
+        return pd.DataFrame({"t": self.t, "x": self.window_x, "gap": self.window_gap,
+                             "average regret": self.regret / self.t,
+                             "expected average regret": self.expected_regret / self.t})
+
+    def to_frame(self) -> pd.DataFrame:
+        """The sums as columns (what a stored computation keeps); :meth:`from_frame` inverts it."""
+        return pd.DataFrame({"t": self.t, "sum_x": self.sum_x, "sum_loss": self.sum_loss, "sum_c": self.sum_c,
+                             "drift": self.drift})
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> OnlineSums:
+        frame = frame.sort_values("t")
+        return cls(frame["t"].to_numpy(), frame["sum_x"].to_numpy(), frame["sum_loss"].to_numpy(),
+                   frame["sum_c"].to_numpy(), float(frame["drift"].iloc[0]))
+
+
+def readout_steps(steps: int, points: int) -> np.ndarray:
+    """About ``points`` distinct steps from 1 to ``steps``, evenly spaced on a log scale."""
+    check_range("steps", steps, 1)
+    check_range("points", points, 2)
+    return np.unique(np.geomspace(1, steps, points).round().astype(np.int64))
+
+
+def run_online_long(optimizer: str, steps: int, seeds, *, big: float = 1010.0, small: float = 10.0,
+                    p: float = 0.01, x0: float = 1.0, lr_decay: str = "sqrt", points: int = 200,
+                    chunk: int = 100_000, **hyperparameters) -> dict[int, OnlineSums]:
+    """The stochastic counterexample on every seed of ``seeds`` at once (one coordinate per seed,
+    each with :func:`coefficients`' draws for that seed, so the numbers equal :func:`run_online`'s),
+    for as many steps as a trend needs: the draws are made and the sums kept ``chunk`` steps at a
+    time, so memory does not grow with ``steps``."""
+    from ..registry import build
+
+    check_choice("lr_decay", lr_decay, LR_DECAYS)
+    check_range("p", p, 0.0, 1.0, low_open=True, high_open=True)
+    check_range("chunk", chunk, 1)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    readout = readout_steps(steps, points)
+    x = torch.full((len(seeds),), float(x0), dtype=torch.float64, requires_grad=True)
+    opt = build(optimizer, [x], **hyperparameters)
+    group = opt.param_groups[0]
+    base_lr = group["lr"]
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    carry = np.zeros((3, len(seeds)))  # Σx, Σc·x, Σc so far
+    sums = np.empty((3, len(readout), len(seeds)))
+    for start in range(0, int(steps), chunk):
+        n = min(chunk, int(steps) - start)
+        cs = np.stack([np.where(rng.random(n) < p, big, -small) for rng in rngs], axis=1)
+        grads = torch.from_numpy(cs)
+        trace = torch.empty((n, len(seeds)), dtype=torch.float64)
+        for i in range(n):
+            trace[i] = x.detach()
+            x.grad = grads[i].clone()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(-1.0, 1.0)
+            if lr_decay == "sqrt":  # schedules.inverse_sqrt's α/√t, without a scheduler's overhead per step
+                group["lr"] = base_lr * (start + i + 2) ** -0.5
+        xs = trace.numpy()
+        running = carry[:, None, :] + np.cumsum(np.stack([xs, cs * xs, cs]), axis=1)  # (3, n, seeds)
+        here = (readout > start) & (readout <= start + n)
+        sums[:, here] = running[:, readout[here] - start - 1]
+        carry = running[:, -1]
+    drift = p * big - (1 - p) * small
+    return {seed: OnlineSums(readout, sums[0, :, j], sums[1, :, j], sums[2, :, j], drift)
+            for j, seed in enumerate(seeds)}
+
+
+def log_slope(t: np.ndarray, values: np.ndarray, since: float) -> float:
+    """Least-squares slope of log(values) against log(t) over the read-outs with t ≥ ``since``:
+    a quantity falling as t^−a has slope −a."""
+    keep = np.asarray(t) >= since
+    if keep.sum() < 2 or (np.asarray(values)[keep] <= 0).any():
+        raise ValueError(f"a log-log slope needs at least two positive values at t >= {since:g}; "
+                         f"got {np.asarray(values)[keep]!r}")
+    return float(np.polyfit(np.log(np.asarray(t)[keep]), np.log(np.asarray(values)[keep]), 1)[0])
