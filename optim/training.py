@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from . import __version__
 from .data import load, stratified_indices
-from .models import build_model, input_scaling, is_autoencoder
+from .models import LANGUAGE_MODELS, build_model, input_scaling, is_autoencoder
 from .probes import PROBES
 from .progress import tqdm
 from .registry import build
@@ -145,8 +145,13 @@ def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
 def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Result:
     """Run ``spec`` to completion (or divergence) and return the result dict.
 
-    ``progress``: show a bar over the steps (None: only on a terminal)."""
+    ``progress``: show a bar over the steps (None: only on a terminal). A language model trains
+    on its token stream by truncated backpropagation (:func:`optim.language.train`)."""
     device = resolve_device(spec.device)
+    if spec.model in LANGUAGE_MODELS:
+        from .language import train as train_language_model
+
+        return train_language_model(spec, device, position, progress)
     amp = spec.precision == "bf16"
     channels_last = spec.memory_format == "channels_last"
     train_set = load(spec.dataset, "train", n=spec.n_train)

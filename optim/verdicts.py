@@ -504,9 +504,10 @@ def pooled(a: str, b: str, strata: dict, metric: str, direction: str, sesoi: flo
     power_n = None if per_group is None else -(-per_group // k)  # per stratum and side: the k strata share the load
     back = math.exp if scale == "ratio" else float
     mean_a, mean_b = (back(float(np.mean(side))) for side in zip(*means))  # the strata's average, on the metric's scale
-    part = Comparison(a, b, metric, direction, scale, f"Welch t over {k} strata ({'log ratio' if scale == 'ratio' else 'difference'})",
-                      False, mean_a, mean_b, n_a, n_b, 0, 0, float(effect), float(low), float(high),
-                      float(sesoi), float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, None, center, se, df, sd)
+    test = f"Welch t over {k} strata ({'log ratio' if scale == 'ratio' else 'difference'})"
+    part = Comparison(a, b, metric, direction, scale, test, False, mean_a, mean_b, n_a, n_b, 0, 0, float(effect), float(low),
+                      float(high), float(sesoi), float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, None, center, se, df,
+                      sd)
     need = seeds_to_resolve(part)
     return replace(part, seeds_to_resolve=None if need is None else -(-need // k))
 
