@@ -16,7 +16,7 @@ import torch
 
 import optim
 from optim import fingerprint, runner
-from optim.models import FIXED_SHAPES, INPUT_SHAPES, MODELS, build_model, is_autoencoder
+from optim.models import FIXED_SHAPES, INPUT_SHAPES, LANGUAGE_MODELS, MODELS, build_model, is_autoencoder
 from optim.problems import central_difference, get_function, gradient, run_online
 from optim.spec import RunSpec
 
@@ -25,7 +25,7 @@ TINY = dict(dataset="digits", epochs=1, batch_size=32, n_train=64, n_test=20)
 
 
 @pytest.mark.parametrize("shape", INPUT_SHAPES)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [m for m in MODELS if m not in LANGUAGE_MODELS])  # those: tests/test_language.py
 def test_every_model_runs_forward_and_backward(name, shape):
     if shape not in FIXED_SHAPES.get(name, INPUT_SHAPES):
         with pytest.raises(ValueError, match="in_shape"):
@@ -301,7 +301,10 @@ def test_divergence_is_recorded_not_raised(tmp_path):
 
 
 def test_every_model_with_every_optimizer_trains_and_then_comes_from_the_cache(tmp_path):
-    specs = [RunSpec(m, optimizer=o, **{**TINY, "n_train": 32}) for m in MODELS for o in optim.available()]
+    specs = [RunSpec(m, optimizer=o, **{**TINY, "n_train": 32}) for m in MODELS if m not in LANGUAGE_MODELS
+             for o in optim.available()]
+    specs += [RunSpec(m, "ptb", o, epochs=1, batch_size=4, n_train=200, n_test=100, bptt=10,
+                      model_args=dict(hidden=16, layers=1)) for m in LANGUAGE_MODELS for o in optim.available()]
     frame = runner.run_many(specs, root=tmp_path, progress=False)
     assert len(frame) == len(specs) and frame.attrs["runs"] == len(specs)
     start = time.perf_counter()
