@@ -26,7 +26,7 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # evaluation, or the test images get the training augmentation.
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 # Fields added after results were stored: left out of the key at their default value.
-_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1, "bptt": 20, "clip_norm": 0.0}
+_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1, "bptt": 20, "clip_norm": 0.0, "shuffle_buffer": 0}
 
 
 def _plain(value: Any) -> Any:
@@ -61,7 +61,9 @@ class RunSpec:
     after the last one; the epochs between record training metrics only. Evaluation does not
     touch the training (no random numbers, batch-norm statistics frozen), so a run's numbers at
     the epochs both evaluate are the same for any ``eval_every``; the test set is most of a
-    small training set's cost.
+    small training set's cost. ``shuffle_buffer``: 0 draws each epoch's order as a uniform
+    permutation; a positive size shuffles through a buffer of that many examples instead, as
+    TensorFlow's ``Dataset.shuffle`` and so DeepOBS do (``training.buffered_order``).
 
     A language model (``models.LANGUAGE_MODELS``) trains on a token stream (``data.TOKEN_STREAMS``)
     and on nothing else: ``n_train``/``n_test`` then count tokens (the first ones of a split),
@@ -92,6 +94,7 @@ class RunSpec:
     evaluation_bugs: Any = ()
     initial_evaluation: bool = False
     eval_every: int = 1
+    shuffle_buffer: int = 0
     bptt: int = 20
     clip_norm: float = 0.0
     tag: str = ""
@@ -143,6 +146,8 @@ class RunSpec:
             for value in getattr(self, name):
                 if value not in valid:
                     bad(name, value, f"a tuple of {', '.join(valid)}")
+        if not isinstance(self.shuffle_buffer, int) or isinstance(self.shuffle_buffer, bool) or self.shuffle_buffer < 0:
+            bad("shuffle_buffer", self.shuffle_buffer, "0 (a uniform permutation) or a positive buffer size")
         for name in ("epochs", "batch_size", "log_every", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -171,7 +176,7 @@ class RunSpec:
         if isinstance(self.clip_norm, bool) or not isinstance(self.clip_norm, (int, float)) or not self.clip_norm >= 0:
             bad("clip_norm", self.clip_norm, "a number >= 0 (0: no clipping)")
         for name, plain in (("validation", 0.0), ("augment", "none"), ("memory_format", "contiguous"),
-                            ("probes", ()), ("evaluation_bugs", ())):
+                            ("probes", ()), ("evaluation_bugs", ()), ("shuffle_buffer", 0)):
             if getattr(self, name) != plain:
                 bad(name, getattr(self, name), f"{plain!r} for a language model")
 

@@ -132,6 +132,28 @@ def evaluate(model, x, y, mean, std, amp: bool, channels_last: bool = False) -> 
     return total_loss / len(y), correct / len(y) if classifier else None
 
 
+def buffered_order(n: int, buffer: int, generator: torch.Generator) -> torch.Tensor:
+    """An epoch's order of ``n`` examples through a shuffle buffer of ``buffer`` (TensorFlow's
+    ``Dataset.shuffle``, as DeepOBS reads its data): the buffer starts with the first ``buffer``
+    examples in stored order; each draw takes one of its examples uniformly at random and puts the
+    next stored example in its place. Example i can come out no earlier than position
+    i − buffer + 1; a buffer of ``n`` or more is a uniform permutation."""
+    slots = list(range(min(buffer, n)))
+    following = len(slots)
+    picks = torch.randint(0, 2**62, (n,), generator=generator).tolist()
+    order = []
+    for pick in picks:
+        at = pick % len(slots)
+        order.append(slots[at])
+        if following < n:
+            slots[at] = following
+            following += 1
+        else:
+            slots[at] = slots[-1]
+            slots.pop()
+    return torch.tensor(order)
+
+
 def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     if spec.schedule is None:
         return None
@@ -200,7 +222,8 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
     model.train()
     for epoch in range(1, spec.epochs + 1):
         epoch_start = time.perf_counter()
-        perm = torch.randperm(len(y), generator=order_gen).to(device)
+        perm = (torch.randperm(len(y), generator=order_gen) if not spec.shuffle_buffer
+                else buffered_order(len(y), spec.shuffle_buffer, order_gen)).to(device)
         window = torch.zeros((), device=device)
         window_n = 0
         running_loss = torch.zeros((), device=device)

@@ -517,3 +517,32 @@ def test_a_trained_result_and_a_placeholder_have_the_one_result_shape():
         assert all(set(epoch) <= set(Epoch.__annotations__) for epoch in result["epochs"])
         assert set(result["provenance"]) <= set(Provenance.__annotations__)
         assert [("test_loss" in e) for e in result["epochs"]] == [False, True, True]  # epochs 1, 2, 3: 2 and the last
+
+
+def test_a_shuffle_buffer_orders_an_epoch_as_tensorflow_s_dataset_shuffle_does():
+    from optim.training import buffered_order
+
+    generator = torch.Generator().manual_seed(0)
+    assert buffered_order(50, 1, generator).tolist() == list(range(50))  # a buffer of one keeps the stored order
+    for buffer in (5, 17, 60):
+        order = buffered_order(50, buffer, generator)
+        assert sorted(order.tolist()) == list(range(50))  # every example once
+        position = torch.empty(50, dtype=torch.long)
+        position[order] = torch.arange(50)
+        assert all(position[i] >= i - buffer + 1 for i in range(50))  # no example leaves before it entered
+    # a buffer as large as the data is a uniform permutation: each example equally likely first
+    firsts = torch.tensor([buffered_order(6, 6, generator)[0].item() for _ in range(3000)])
+    assert torch.bincount(firsts, minlength=6).min() > 3000 / 6 * 0.8
+    # a small buffer keeps the stored order's drift: the first tenth comes early
+    early = buffered_order(1000, 100, generator)[:100]
+    assert early.float().mean() < 150
+
+
+def test_a_run_with_a_shuffle_buffer_has_its_own_key_and_trains():
+    spec = RunSpec("logreg", optimizer="sgd", shuffle_buffer=16, **TINY)
+    assert spec.key() != spec.replace(shuffle_buffer=0).key() == RunSpec("logreg", optimizer="sgd", **TINY).key()
+    from optim.training import train
+
+    assert not train(spec, progress=False)["diverged"]
+    with pytest.raises(ValueError, match="shuffle_buffer=-1 is invalid"):
+        RunSpec("logreg", optimizer="sgd", shuffle_buffer=-1, **TINY)
