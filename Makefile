@@ -10,7 +10,7 @@ ENV_STAMP := $(VENV)/.installed
 CHAPTER ?=
 PROFILE ?= quick
 DEVICE ?= auto
-DATASETS ?= mnist fashion-mnist digits imdb
+DATASETS ?= mnist fashion-mnist digits imdb ptb
 FALLBACK ?= none
 
 .PHONY: help env data browser lint test book run plan bench clean

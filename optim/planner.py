@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import info
+from .data import TOKEN_STREAMS, info
 from .layout import ROOT
 from .sidefile import mapping_of, number_record, read_table, update_table
 from .spec import RunSpec
@@ -41,16 +41,60 @@ def config_key(spec: RunSpec) -> str:
     precision, memory layout."""
     meta = info(spec.dataset)
     args = ",".join(f"{k}={v}" for k, v in spec.model_args)
+    bptt = f" t{spec.bptt}" if spec.dataset in TOKEN_STREAMS else ""
     return (f"{spec.model}({args}) {'x'.join(map(str, meta.shape))} c{meta.num_classes} "
-            f"b{spec.batch_size} {spec.precision} {spec.memory_format}")
+            f"b{spec.batch_size}{bptt} {spec.precision} {spec.memory_format}")
+
+
+def _measure_language_model(spec: RunSpec, train_steps: int) -> dict[str, float]:
+    """Tokens/s of training segments (Adam) and of evaluation, on random tokens, one process."""
+    from torch import nn
+
+    from .language import EVAL_STREAMS
+    from .models import build_model
+
+    meta = info(spec.dataset)
+    model = build_model(spec.model, meta.shape, meta.num_classes, **dict(spec.model_args))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    amp = spec.precision == "bf16"
+    x, y = (torch.randint(0, meta.num_classes, (spec.bptt, spec.batch_size)) for _ in range(2))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits, _ = model(x)
+        loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    train_rate = _rate(step, train_steps, 1.0) * x.numel()
+    xe = torch.randint(0, meta.num_classes, (spec.bptt, EVAL_STREAMS))
+    model.eval()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        eval_rate = _rate(lambda: model(xe), 2, 0.5) * xe.numel()
+    return {"train_images_per_s": train_rate, "eval_images_per_s": eval_rate}
+
+
+def _rate(call, at_least: int, seconds: float) -> float:
+    """Calls per second of ``call``, after a warm-up, over ``at_least`` calls and ``seconds``."""
+    for _ in range(2):
+        call()
+    start, done = time.perf_counter(), 0
+    while done < at_least or time.perf_counter() - start < seconds:
+        call()
+        done += 1
+    return done / (time.perf_counter() - start)
 
 
 def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str, float]:
-    """Images/s of training steps (Adam) and of evaluation, on random images, one process."""
-    from .models import build_model
+    """Images/s of training steps (Adam) and of evaluation, on random images, one process (a
+    language model: tokens/s, on random tokens)."""
+    from .models import LANGUAGE_MODELS, build_model
     from .training import batch_loss
 
     torch.set_num_threads(threads)
+    if spec.model in LANGUAGE_MODELS:
+        return _measure_language_model(spec, train_steps)
     meta = info(spec.dataset)
     model = build_model(spec.model, meta.shape, meta.num_classes, **dict(spec.model_args))
     channels_last = spec.memory_format == "channels_last"
@@ -131,8 +175,16 @@ def _read() -> dict:
 
 
 def run_seconds(spec: RunSpec, rates: dict[str, float]) -> float:
-    """Estimated seconds of one run: its training images and its evaluations at ``rates``."""
+    """Estimated seconds of one run: its training images and its evaluations at ``rates`` (a
+    language model: its training tokens, and its validation and test tokens at each evaluation)."""
+    from .models import LANGUAGE_MODELS
+
     meta = info(spec.dataset)
+    if spec.model in LANGUAGE_MODELS:
+        evaluations = sum(spec.evaluated(epoch) for epoch in range(1, spec.epochs + 1)) + spec.initial_evaluation
+        held = 2 * (spec.n_test or meta.test_size)  # validation and test, about the same size
+        return (spec.epochs * (spec.n_train or meta.train_size) / rates["train_images_per_s"]
+                + evaluations * held / rates["eval_images_per_s"])
     n_train = spec.n_train or meta.train_size
     n_val = round(n_train * spec.validation)
     n_fit = n_train - n_val

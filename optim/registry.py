@@ -8,6 +8,7 @@ hyperparameters for an entry — names, types and ranges — before any work sta
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 
 from .optimizers import RECORDS
-from .optimizers.base import Record, as_number
+from .optimizers.base import RANGE_KINDS, RANGES, Record, as_number
 
 FAMILIES = ("classic", "adaptive", "decoupled", "switching", "user")
 
@@ -42,7 +43,8 @@ class Entry:
 
     ``factory(params, **hyperparameters)`` builds it; ``cls`` is the optimizer class it
     returns (the file defining ``cls`` defines the algorithm); ``family`` groups the book's
-    comparisons; ``needs_model``: the factory takes the ``nn.Module`` itself.
+    comparisons; ``needs_model``: the factory takes the ``nn.Module`` itself; ``ranges``: the
+    ranges of its own hyperparameter names, on top of the common names' (``RANGES``).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Entry:
     cls: type | None
     family: str
     needs_model: bool = False
+    ranges: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def signature(self) -> dict[str, inspect.Parameter]:
         """The hyperparameters the factory accepts (a ``**kw`` factory adds ``cls``'s), or
@@ -80,11 +83,13 @@ _REGISTRY: dict[str, Entry] = {}
 
 
 def register(name: str, factory: Callable[..., torch.optim.Optimizer], *, replace: bool = False,
-             cls: type | None = None, family: str = "user", needs_model: bool = False) -> None:
+             cls: type | None = None, family: str = "user", needs_model: bool = False,
+             ranges: Mapping[str, str] | None = None) -> None:
     """Add an optimizer under ``name`` so that ``build`` and ``RunSpec`` accept it.
 
     ``factory(params, **hyperparameters)`` is usually the optimizer class itself (then
-    ``cls`` defaults to it); ``family`` is one of FAMILIES.
+    ``cls`` defaults to it); ``family`` is one of FAMILIES; ``ranges`` maps the optimizer's own
+    hyperparameter names to one of RANGE_KINDS (the common names' ranges are ``RANGES``).
     """
     if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
         raise ValueError(f"name={name!r} is invalid: expected a lowercase identifier")
@@ -94,9 +99,13 @@ def register(name: str, factory: Callable[..., torch.optim.Optimizer], *, replac
         raise ValueError(f"family={family!r} is invalid: expected one of {', '.join(FAMILIES)}")
     if not callable(factory):
         raise ValueError(f"factory={factory!r} is invalid: expected a callable (params, **hyperparameters)")
+    ranges = dict(ranges or {})
+    for key, kind in ranges.items():
+        if kind not in RANGE_KINDS:
+            raise ValueError(f"ranges[{key!r}]={kind!r} is invalid: expected one of {', '.join(RANGE_KINDS)}")
     if cls is None and inspect.isclass(factory):
         cls = factory
-    _REGISTRY[name] = Entry(name, factory, cls, family, needs_model)
+    _REGISTRY[name] = Entry(name, factory, cls, family, needs_model, ranges)
 
 
 for _name, _factory, _cls, _family in [
@@ -115,7 +124,7 @@ def register_record(record: Record, *, replace: bool = False) -> None:
     if not isinstance(record, Record):
         raise ValueError(f"record={record!r} is invalid: expected an optim.optimizers.Record")
     register(record.name, record.factory or record.cls, replace=replace, cls=record.cls, family=record.family,
-             needs_model=record.needs_model)
+             needs_model=record.needs_model, ranges=record.ranges)
     _RECORDS[record.name] = record
 
 
@@ -165,10 +174,6 @@ def build(name: str, params, **hyperparameters) -> torch.optim.Optimizer:
 
 
 # --- validation ------------------------------------------------------------------------------
-_POSITIVE = {"lr", "eps", "nd_lr"}           # must be > 0 (and finite)
-_UNIT = {"momentum", "dampening", "alpha", "rho", "lr_decay_beta", "momentum_decay_base"}  # in [0, 1]
-_NON_NEGATIVE = {"weight_decay", "lr_decay", "initial_accumulator_value", "momentum_decay",
-                 "switch_eps"}
 
 
 def _number(name: str, value: Any) -> float:
@@ -209,14 +214,15 @@ def _canonical(name: str, value: Any, default: Any) -> Any:
     return _number(name, value)
 
 
-def _check_range(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def _check_range(name: str, value: Any, kind: str | None) -> None:
+    """``value`` of hyperparameter ``name`` within its range ``kind`` (one of RANGE_KINDS; None: any)."""
+    if kind is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
         return
-    if name in _POSITIVE and not value > 0:
+    if kind == "positive" and not value > 0:
         raise ValueError(f"{name}={value!r} is invalid: expected a value > 0")
-    if name in _NON_NEGATIVE and not value >= 0:
+    if kind == "non-negative" and not value >= 0:
         raise ValueError(f"{name}={value!r} is invalid: expected a value >= 0")
-    if name in _UNIT and not 0 <= value <= 1:
+    if kind == "unit" and not 0 <= value <= 1:
         raise ValueError(f"{name}={value!r} is invalid: expected a value in [0, 1]")
 
 
@@ -230,6 +236,7 @@ def check_hyperparameters(name: str, hyperparameters: Mapping[str, Any]) -> dict
     """
     found = entry(name)
     accepted = found.signature()
+    ranges = RANGES | dict(found.ranges)
     out: dict[str, Any] = {}
     for key, value in dict(hyperparameters).items():
         if accepted and key not in accepted:
@@ -244,7 +251,7 @@ def check_hyperparameters(name: str, hyperparameters: Mapping[str, Any]) -> dict
                 if not (isinstance(item, numbers.Real) and 0 <= item < 1):
                     raise ValueError(f"betas[{i}]={item!r} is invalid: expected a value in [0, 1)")
             else:
-                _check_range(key, item)
+                _check_range(key, item, ranges.get(key))
     dummy: Any = torch.nn.Linear(2, 2) if found.needs_model else [torch.zeros(2, 2, requires_grad=True)]
     try:
         build(name, dummy, **out)

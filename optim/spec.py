@@ -9,9 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .data import DATASETS
+from .data import DATASETS, TOKEN_STREAMS
 from .layout import DEVICES
-from .models import FIXED_SHAPES, FLAT_INPUT, INPUT_SHAPES, MODELS
+from .models import FIXED_SHAPES, FLAT_INPUT, INPUT_SHAPES, LANGUAGE_MODELS, MODELS
 from .probes import PROBES
 from .registry import available, check_hyperparameters
 from .schedules import SCHEDULES
@@ -26,7 +26,7 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # evaluation, or the test images get the training augmentation.
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 # Fields added after results were stored: left out of the key at their default value.
-_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1}
+_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1, "bptt": 20, "clip_norm": 0.0, "shuffle_buffer": 0}
 
 
 def _plain(value: Any) -> Any:
@@ -61,7 +61,15 @@ class RunSpec:
     after the last one; the epochs between record training metrics only. Evaluation does not
     touch the training (no random numbers, batch-norm statistics frozen), so a run's numbers at
     the epochs both evaluate are the same for any ``eval_every``; the test set is most of a
-    small training set's cost.
+    small training set's cost. ``shuffle_buffer``: 0 draws each epoch's order as a uniform
+    permutation; a positive size shuffles through a buffer of that many examples instead, as
+    TensorFlow's ``Dataset.shuffle`` and so DeepOBS do (``training.buffered_order``).
+
+    A language model (``models.LANGUAGE_MODELS``) trains on a token stream (``data.TOKEN_STREAMS``)
+    and on nothing else: ``n_train``/``n_test`` then count tokens (the first ones of a split),
+    ``batch_size`` is the number of parallel streams, ``bptt`` the steps of truncated
+    backpropagation per update and ``clip_norm`` the gradient-norm clip (0: none); the
+    validation split is the corpus's own and always evaluated. Both fields are for language models only.
     """
 
     model: str
@@ -86,6 +94,9 @@ class RunSpec:
     evaluation_bugs: Any = ()
     initial_evaluation: bool = False
     eval_every: int = 1
+    shuffle_buffer: int = 0
+    bptt: int = 20
+    clip_norm: float = 0.0
     tag: str = ""
 
     def __post_init__(self):
@@ -108,7 +119,17 @@ class RunSpec:
             bad("model", self.model, f"one of {', '.join(MODELS)}")
         if self.dataset not in DATASETS:
             bad("dataset", self.dataset, f"one of {', '.join(DATASETS)}")
-        if DATASETS[self.dataset].shape not in INPUT_SHAPES and self.model not in FLAT_INPUT:
+        stream = self.dataset in TOKEN_STREAMS
+        if stream and self.model not in LANGUAGE_MODELS:
+            bad("model", self.model, f"one of {', '.join(LANGUAGE_MODELS)} for {self.dataset} (a token stream)")
+        if self.model in LANGUAGE_MODELS and not stream:
+            bad("dataset", self.dataset, f"one of {', '.join(TOKEN_STREAMS)} for the language model {self.model!r}")
+        if stream:
+            self._validate_language_model(bad)
+        elif self.bptt != 20 or self.clip_norm != 0.0:
+            field = "bptt" if self.bptt != 20 else "clip_norm"
+            bad(field, getattr(self, field), f"its default ({_ADDED_LATER[field]}): it applies to language models only")
+        elif DATASETS[self.dataset].shape not in INPUT_SHAPES and self.model not in FLAT_INPUT:
             bad("model", self.model, f"one of {', '.join(FLAT_INPUT)} for {self.dataset} (feature vectors, not images)")
         shapes = FIXED_SHAPES.get(self.model)
         if shapes and DATASETS[self.dataset].shape not in shapes:
@@ -125,6 +146,8 @@ class RunSpec:
             for value in getattr(self, name):
                 if value not in valid:
                     bad(name, value, f"a tuple of {', '.join(valid)}")
+        if not isinstance(self.shuffle_buffer, int) or isinstance(self.shuffle_buffer, bool) or self.shuffle_buffer < 0:
+            bad("shuffle_buffer", self.shuffle_buffer, "0 (a uniform permutation) or a positive buffer size")
         for name in ("epochs", "batch_size", "log_every", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -146,6 +169,16 @@ class RunSpec:
             bad("initial_evaluation", self.initial_evaluation, "True or False")
         if not isinstance(self.tag, str):
             bad("tag", self.tag, "a string")
+
+    def _validate_language_model(self, bad) -> None:
+        if not isinstance(self.bptt, int) or isinstance(self.bptt, bool) or self.bptt < 1:
+            bad("bptt", self.bptt, "a positive integer")
+        if isinstance(self.clip_norm, bool) or not isinstance(self.clip_norm, (int, float)) or not self.clip_norm >= 0:
+            bad("clip_norm", self.clip_norm, "a number >= 0 (0: no clipping)")
+        for name, plain in (("validation", 0.0), ("augment", "none"), ("memory_format", "contiguous"),
+                            ("probes", ()), ("evaluation_bugs", ()), ("shuffle_buffer", 0)):
+            if getattr(self, name) != plain:
+                bad(name, getattr(self, name), f"{plain!r} for a language model")
 
     @classmethod
     def from_stored(cls, record: dict) -> RunSpec:

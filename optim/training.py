@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from . import __version__
 from .data import load, stratified_indices
-from .models import build_model, input_scaling, is_autoencoder
+from .models import LANGUAGE_MODELS, build_model, input_scaling, is_autoencoder
 from .probes import PROBES
 from .progress import tqdm
 from .registry import build
@@ -132,6 +132,28 @@ def evaluate(model, x, y, mean, std, amp: bool, channels_last: bool = False) -> 
     return total_loss / len(y), correct / len(y) if classifier else None
 
 
+def buffered_order(n: int, buffer: int, generator: torch.Generator) -> torch.Tensor:
+    """An epoch's order of ``n`` examples through a shuffle buffer of ``buffer`` (TensorFlow's
+    ``Dataset.shuffle``, as DeepOBS reads its data): the buffer starts with the first ``buffer``
+    examples in stored order; each draw takes one of its examples uniformly at random and puts the
+    next stored example in its place. Example i can come out no earlier than position
+    i − buffer + 1; a buffer of ``n`` or more is a uniform permutation."""
+    slots = list(range(min(buffer, n)))
+    following = len(slots)
+    picks = torch.randint(0, 2**62, (n,), generator=generator).tolist()
+    order = []
+    for pick in picks:
+        at = pick % len(slots)
+        order.append(slots[at])
+        if following < n:
+            slots[at] = following
+            following += 1
+        else:
+            slots[at] = slots[-1]
+            slots.pop()
+    return torch.tensor(order)
+
+
 def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     if spec.schedule is None:
         return None
@@ -145,8 +167,13 @@ def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
 def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Result:
     """Run ``spec`` to completion (or divergence) and return the result dict.
 
-    ``progress``: show a bar over the steps (None: only on a terminal)."""
+    ``progress``: show a bar over the steps (None: only on a terminal). A language model trains
+    on its token stream by truncated backpropagation (:func:`optim.language.train`)."""
     device = resolve_device(spec.device)
+    if spec.model in LANGUAGE_MODELS:
+        from .language import train as train_language_model
+
+        return train_language_model(spec, device, position, progress)
     amp = spec.precision == "bf16"
     channels_last = spec.memory_format == "channels_last"
     train_set = load(spec.dataset, "train", n=spec.n_train)
@@ -195,7 +222,8 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
     model.train()
     for epoch in range(1, spec.epochs + 1):
         epoch_start = time.perf_counter()
-        perm = torch.randperm(len(y), generator=order_gen).to(device)
+        perm = (torch.randperm(len(y), generator=order_gen) if not spec.shuffle_buffer
+                else buffered_order(len(y), spec.shuffle_buffer, order_gen)).to(device)
         window = torch.zeros((), device=device)
         window_n = 0
         running_loss = torch.zeros((), device=device)

@@ -463,6 +463,55 @@ def compare(a: str, a_values, b: str, b_values, metric: str, direction: str, ses
     return replace(part, seeds_to_resolve=seeds_to_resolve(part))
 
 
+def pooled(a: str, b: str, strata: dict, metric: str, direction: str, sesoi: float, scale: str = "ratio") -> Comparison:
+    """One comparison of A with B pooled over strata (optimizers, say) that each compare
+    independent runs: the effect is the mean over the strata of A's mean minus B's (on the
+    analysis scale, log for ratios), its standard error √(Σ v)/k over the 2k groups' variances
+    of the mean v = s²/n, and its degrees of freedom Welch–Satterthwaite's over those 2k groups
+    (with one stratum: Welch's interval, as :func:`compare`). ``strata``: label → (A's values,
+    B's values). Pools only runs that finished: a stratum with a diverged run is refused (judge
+    it on its own, where divergence is an outcome). Judged by the module's rule."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is invalid: expected one of {', '.join(DIRECTIONS)}")
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is invalid: expected one of {', '.join(SCALES)}")
+    if not strata:
+        raise ValueError("strata is empty: give at least one stratum of (A's values, B's values)")
+    transform = np.log if scale == "ratio" else (lambda v: v)
+    diffs, variances, counts, means, n_a, n_b = [], [], [], [], 0, 0
+    for label, (values_a, values_b) in strata.items():
+        xa, xb = (np.asarray(list(_series(v)), dtype=float) for v in (values_a, values_b))
+        if not (np.isfinite(xa).all() and np.isfinite(xb).all()):
+            raise ValueError(f"stratum {label!r} has a diverged run: pool only strata whose runs all finished")
+        if len(xa) < 2 or len(xb) < 2:
+            raise ValueError(f"stratum {label!r} needs at least 2 runs per side, got {len(xa)} and {len(xb)}")
+        xa, xb = transform(xa), transform(xb)
+        diffs.append(xa.mean() - xb.mean())
+        means.append((xa.mean(), xb.mean()))
+        variances += [xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)]
+        counts += [len(xa), len(xb)]
+        n_a, n_b = n_a + len(xa), n_b + len(xb)
+    k, v, n = len(diffs), np.array(variances), np.array(counts)
+    center, se = float(np.mean(diffs)), float(math.sqrt(v.sum()) / k)
+    df = float(v.sum() ** 2 / np.sum(v ** 2 / (n - 1))) if se > 0 else float(n.sum() - 2 * k)
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se) if se > 0 else 0.0
+    limits = thresholds(direction, scale, sesoi)
+    p_s, p_c = t_pvalues(direction, center, se, df, limits)
+    low, high = center - half, center + half
+    effect, low, high = (math.exp(center), math.exp(low), math.exp(high)) if scale == "ratio" else (center, low, high)
+    sd = float(math.sqrt(np.mean(v * n)))  # a run's standard deviation, averaged over the groups
+    per_group = seeds_for_power(sd, abs(limits[-1]), False, direction == "similar")
+    power_n = None if per_group is None else -(-per_group // k)  # per stratum and side: the k strata share the load
+    back = math.exp if scale == "ratio" else float
+    mean_a, mean_b = (back(float(np.mean(side))) for side in zip(*means))  # the strata's average, on the metric's scale
+    test = f"Welch t over {k} strata ({'log ratio' if scale == 'ratio' else 'difference'})"
+    part = Comparison(a, b, metric, direction, scale, test, False, mean_a, mean_b, n_a, n_b, 0, 0, float(effect), float(low),
+                      float(high), float(sesoi), float(p_s), float(p_c), outcome_of(p_s, p_c), power_n, None, center, se, df,
+                      sd)
+    need = seeds_to_resolve(part)
+    return replace(part, seeds_to_resolve=None if need is None else -(-need // k))
+
+
 def estimate(what: str, values, direction: str, threshold: float, sesoi: float = 0.0) -> Comparison:
     """A noisy aggregate computed per seed (``values``: one per seed; non-finite = that seed's
     run never got there), judged by a one-sample t interval against ``threshold`` with the

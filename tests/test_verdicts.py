@@ -280,3 +280,30 @@ def test_the_found_column_states_each_measured_effect_and_interval_against_the_c
     assert "on the other side of the SESOI" in text and text.startswith("A vs B: difference -")
     untested = verdicts.untestable("C", "no data here", plan, "full")
     assert verdicts.found(untested) == "no data here"
+
+
+def test_pooled_over_one_stratum_is_welch_s_interval():
+    a, b = [0.91, 0.92, 0.905], [0.90, 0.895, 0.91, 0.902]
+    part = verdicts.pooled("ours", "theirs", {"Adam": (a, b)}, "test accuracy", "similar", 0.01, "difference")
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(verdicts.CONFIDENCE)
+    assert (part.low, part.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert part.effect == pytest.approx(np.mean(a) - np.mean(b)) and part.test.startswith("Welch t over 1 strata")
+
+
+def test_pooled_interval_covers_the_mean_offset_at_its_level():
+    # three optimizers with different offsets, spreads and seed counts; the pooled estimand is
+    # the mean offset. The 90% interval must cover it in about 90% of simulated studies.
+    rng = np.random.default_rng(7)
+    offsets, spreads, sizes = [0.5, 1.5, 1.0], [(0.3, 0.6), (0.5, 0.2), (0.4, 0.4)], [(3, 4), (3, 7), (3, 3)]
+    covered, trials = 0, 800
+    for _ in range(trials):
+        strata = {i: (rng.normal(offsets[i], spreads[i][0], sizes[i][0]), rng.normal(0.0, spreads[i][1], sizes[i][1]))
+                  for i in range(3)}
+        part = verdicts.pooled("a", "b", strata, "m", "similar", 1.0, "difference")
+        covered += part.low <= np.mean(offsets) <= part.high
+    assert 0.86 <= covered / trials <= 0.95  # Satterthwaite's df make it slightly conservative
+
+
+def test_pooled_refuses_a_stratum_with_a_diverged_run_naming_it():
+    with pytest.raises(ValueError, match="stratum 'AMSGrad' has a diverged run"):
+        verdicts.pooled("a", "b", {"Adam": ([1, 2], [1, 2]), "AMSGrad": ([1, float("nan")], [1, 2])}, "m", "similar", 0.05)

@@ -3,7 +3,8 @@
 A classifier maps standardized images to logits and is trained on the cross-entropy. A model
 may instead declare ``INPUTS = "unit"`` (it takes pixels scaled to [0, 1], as DeepOBS feeds
 them) and define ``loss(x, output)``, its own per-example objective (the autoencoders, which
-ignore the labels); :func:`is_autoencoder` and :func:`input_scaling` tell the engine.
+ignore the labels); :func:`is_autoencoder` and :func:`input_scaling` tell the engine. A language
+model (:data:`LANGUAGE_MODELS`) maps token ids to next-token logits (``optim.language`` trains it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 
 from .autoencoders import deepobs_vae, vae
 from .convnets import allconv, cifarnet, cnn, deepobs_2c2d, elu_net
+from .lstm import lstm_lm
 from .mlp import logistic_regression, mlp
 from .resnets import resnet18, resnet20, resnet32, wide_resnet
 
@@ -33,12 +35,16 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "deepobs_2c2d": deepobs_2c2d,
     "vae": vae,
     "deepobs_vae": deepobs_vae,
+    "lstm_lm": lstm_lm,
 }
 INPUT_SHAPES = ((1, 28, 28), (3, 32, 32))
 # Models defined for one image size only (every other model adapts to INPUT_SHAPES).
 FIXED_SHAPES = {"deepobs_vae": ((1, 28, 28),)}
 # Models that take any input, flattened: the only ones for a dataset of feature vectors (IMDB's words).
 FLAT_INPUT = ("logreg", "mlp")
+# Language models: they read a token stream (a dataset of shape (1, 1, 1), optim.data.TOKEN_STREAMS)
+# and nothing else does; the engine trains them by truncated backpropagation (optim.language).
+LANGUAGE_MODELS = ("lstm_lm",)
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, **options) -> nn.Module:
@@ -70,5 +76,5 @@ def model_source_file(name: str) -> Path:
     return Path(inspect.getsourcefile(MODELS[name]))
 
 
-__all__ = ["MODELS", "INPUT_SHAPES", "FIXED_SHAPES", "FLAT_INPUT", "build_model", "input_scaling", "is_autoencoder",
-           "model_source_file"]
+__all__ = ["MODELS", "INPUT_SHAPES", "FIXED_SHAPES", "FLAT_INPUT", "LANGUAGE_MODELS", "build_model", "input_scaling",
+           "is_autoencoder", "model_source_file"]

@@ -23,6 +23,14 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+# What a hyperparameter's value must satisfy: > 0, >= 0, or within [0, 1].
+RANGE_KINDS = ("positive", "non-negative", "unit")
+# The ranges of torch.optim's common hyperparameter names, wherever they appear; an optimizer
+# with names of its own states their ranges in its Record (``ranges``).
+RANGES = {"lr": "positive", "eps": "positive", "momentum": "unit", "dampening": "unit", "alpha": "unit", "rho": "unit",
+          "weight_decay": "non-negative", "lr_decay": "non-negative", "initial_accumulator_value": "non-negative",
+          "momentum_decay": "non-negative"}
+
 
 @dataclass(frozen=True)
 class Record:
@@ -33,8 +41,9 @@ class Record:
     (``tests/test_optimizer_contract.py``); its independent ``reference`` where one exists — a
     torch.optim constructor computing the same algorithm, and settings that both take on top of
     ``settings`` to make it so;
-    and, for an optimizer built from more than its parameters, the ``factory`` the registry
-    calls (``needs_model``: it takes the ``nn.Module`` itself)."""
+    for an optimizer built from more than its parameters, the ``factory`` the registry
+    calls (``needs_model``: it takes the ``nn.Module`` itself); and the ``ranges`` of its own
+    hyperparameter names (name → one of RANGE_KINDS; the common names' are in RANGES)."""
 
     name: str
     cls: type
@@ -44,6 +53,7 @@ class Record:
     reference: tuple[type, dict] | None = None
     factory: Callable | None = None
     needs_model: bool = False
+    ranges: dict = field(default_factory=dict)
 
 
 def as_number(name: str, value: Any) -> float:

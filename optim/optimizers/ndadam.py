@@ -211,4 +211,5 @@ def build_ndadam(params, nd_lr=None, **hyperparameters) -> NDAdam:
     return NDAdam(params, **hyperparameters)
 
 
-RECORDS = (Record("ndadam", NDAdam, "adaptive", dict(lr=1e-2), factory=build_ndadam, needs_model=True),)
+RECORDS = (Record("ndadam", NDAdam, "adaptive", dict(lr=1e-2), factory=build_ndadam, needs_model=True,
+                   ranges={"nd_lr": "positive"}),)

@@ -271,4 +271,4 @@ def sgd_phase_step_sizes(optimizer_class: type[SWATS] = SWATS, steps: int = 60, 
     return sizes
 
 
-RECORDS = (Record("swats", SWATS, "switching", dict(lr=1e-2, switch_eps=1e-3)),)
+RECORDS = (Record("swats", SWATS, "switching", dict(lr=1e-2, switch_eps=1e-3), ranges={"switch_eps": "non-negative"}),)

@@ -213,8 +213,6 @@ def run_online_long(optimizer: str, steps: int, seeds, *, big: float = 1010.0, s
     each with :func:`coefficients`' draws for that seed, so the numbers equal :func:`run_online`'s),
     for as many steps as a trend needs: the draws are made and the sums kept ``chunk`` steps at a
     time, so memory does not grow with ``steps``."""
-    from ..registry import build
-
     check_choice("lr_decay", lr_decay, LR_DECAYS)
     check_range("p", p, 0.0, 1.0, low_open=True, high_open=True)
     check_range("chunk", chunk, 1)
@@ -222,6 +220,18 @@ def run_online_long(optimizer: str, steps: int, seeds, *, big: float = 1010.0, s
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     readout = readout_steps(steps, points)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a step on a handful of numbers: a parallel region per step only waits for busy cores
+    try:
+        return _run_long(optimizer, steps, seeds, readout, big, small, p, x0, lr_decay, chunk, hyperparameters)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_long(optimizer, steps, seeds, readout, big, small, p, x0, lr_decay, chunk, hyperparameters):
+    """:func:`run_online_long`'s loop, its arguments checked."""
+    from ..registry import build
+
     x = torch.full((len(seeds),), float(x0), dtype=torch.float64, requires_grad=True)
     opt = build(optimizer, [x], **hyperparameters)
     group = opt.param_groups[0]
