@@ -16,13 +16,11 @@ tokens are evaluated the same way with :data:`EVAL_STREAMS` streams, the state c
 from __future__ import annotations
 
 import math
-import platform
 import time
 
 import torch
 from torch import nn
 
-from . import __version__
 from .data import TOKEN_STREAMS, info
 from .models import build_model
 from .progress import tqdm
@@ -75,7 +73,7 @@ def _split(spec: RunSpec, name: str, n: int | None) -> torch.Tensor:
 
 def train(spec: RunSpec, device: torch.device, position: int = 1, progress: bool | None = None) -> Result:
     """Run the language-model ``spec`` on ``device`` to completion (or divergence)."""
-    from .training import _make_schedule, device_name, git_commit, native_bf16
+    from .training import LossWindow, _make_schedule, new_step_log, result
 
     amp = spec.precision == "bf16"
     train_tokens = _split(spec, "train", spec.n_train)
@@ -92,7 +90,7 @@ def train(spec: RunSpec, device: torch.device, position: int = 1, progress: bool
     def evaluation() -> dict[str, float]:
         return {f"{split}_loss": mean_loss(model, matrix, spec.bptt, amp) for split, matrix in held.items()}
 
-    epochs, step_log = [], {"step": [], "epoch": [], "train_loss": [], "lr": []}
+    epochs, step_log = [], new_step_log()
     diverged_step, step, start = None, 0, time.perf_counter()
     if spec.initial_evaluation:
         epochs.append({"epoch": 0, **evaluation(), "lr": optimizer.param_groups[0]["lr"], "time": 0.0})
@@ -101,7 +99,7 @@ def train(spec: RunSpec, device: torch.device, position: int = 1, progress: bool
     model.train()
     for epoch in range(1, spec.epochs + 1):
         epoch_start, state = time.perf_counter(), None
-        running, tokens, window, window_n = torch.zeros(()), 0, torch.zeros(()), 0
+        running, tokens, window = torch.zeros(()), 0, LossWindow(torch.device("cpu"))
         for b, (inputs, targets) in enumerate(segments(data, spec.bptt)):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits, state = model(inputs, _detached(state))
@@ -117,19 +115,12 @@ def train(spec: RunSpec, device: torch.device, position: int = 1, progress: bool
             detached = loss.detach().cpu()
             running += detached * targets.numel()
             tokens += targets.numel()
-            window += detached
-            window_n += 1
-            if window_n == spec.log_every or b == steps_per_epoch - 1:
-                logged = (window / window_n).item()
-                if not math.isfinite(logged):
-                    diverged_step = step
-                    break
-                step_log["step"].append(step)
-                step_log["epoch"].append(epoch - 1 + (b + 1) / steps_per_epoch)
-                step_log["train_loss"].append(logged)
-                step_log["lr"].append(optimizer.param_groups[0]["lr"])
-                window.zero_()
-                window_n = 0
+            window.add(detached)
+            logging_step = window.count == spec.log_every or b == steps_per_epoch - 1
+            if logging_step and not window.log(step_log, step, epoch - 1 + (b + 1) / steps_per_epoch,
+                                               optimizer.param_groups[0]["lr"]):
+                diverged_step = step
+                break
             bar.update(1)
         if diverged_step is not None:
             break
@@ -142,15 +133,5 @@ def train(spec: RunSpec, device: torch.device, position: int = 1, progress: bool
             break
         epochs.append(record)
     bar.close()
-    return {
-        "spec": spec.to_dict(), "epochs": epochs, "steps": step_log,
-        "diverged": diverged_step is not None, "diverged_step": diverged_step,
-        "wall_time": time.perf_counter() - start,
-        "sizes": {"train": len(train_tokens), "validation": held["val"].numel(), "test": held["test"].numel()},
-        "provenance": {
-            "optim_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
-            "device": device_name(device), "device_type": device.type, "dataset_sha256": meta.sha256,
-            "threads": torch.get_num_threads(), "precision": spec.precision, "memory_format": spec.memory_format,
-            "native_bf16": native_bf16(device), "python": platform.python_version(),
-        },
-    }
+    sizes = {"train": len(train_tokens), "validation": held["val"].numel(), "test": held["test"].numel()}
+    return result(spec, epochs, step_log, diverged_step, start, sizes, device, meta.sha256)

@@ -154,6 +154,56 @@ def buffered_order(n: int, buffer: int, generator: torch.Generator) -> torch.Ten
     return torch.tensor(order)
 
 
+def new_step_log() -> dict[str, list]:
+    """The per-step columns every run logs (probes add their own)."""
+    return {"step": [], "epoch": [], "train_loss": [], "lr": []}
+
+
+class LossWindow:
+    """The training losses since the last log point, summed on the device: the step log's mean
+    costs one host sync per window of ``log_every`` steps, not one per step."""
+
+    def __init__(self, device: torch.device):
+        self.total = torch.zeros((), device=device)
+        self.count = 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.total += loss
+        self.count += 1
+
+    def log(self, step_log: dict[str, list], step: int, position: float, lr: float, extra: dict | None = None) -> bool:
+        """Append the window's mean loss at ``step`` and epoch ``position``, with the rate and any
+        ``extra`` columns, to ``step_log`` and start a new window; False — nothing appended — when
+        the mean is not finite (the run diverged)."""
+        mean_loss = (self.total / self.count).item()
+        if not math.isfinite(mean_loss):
+            return False
+        for name, value in {"step": step, "epoch": position, "train_loss": mean_loss, "lr": lr, **(extra or {})}.items():
+            step_log.setdefault(name, []).append(value)
+        self.total.zero_()
+        self.count = 0
+        return True
+
+
+def result(spec: RunSpec, epochs: list, step_log: dict, diverged_step: int | None, start: float, sizes: dict,
+           device: torch.device, dataset_sha256: str | None) -> Result:
+    """A finished run's result dict (``optim.result.Result``); ``sizes``: the examples (or
+    tokens) actually used, ``start``: the ``perf_counter`` time training started."""
+    return {
+        "spec": spec.to_dict(), "epochs": epochs, "steps": step_log,
+        "diverged": diverged_step is not None, "diverged_step": diverged_step,
+        "wall_time": time.perf_counter() - start, "sizes": sizes,
+        "provenance": {
+            "optim_version": __version__, "git_commit": git_commit(),
+            "torch_version": torch.__version__, "device": device_name(device),
+            "device_type": device.type, "dataset_sha256": dataset_sha256,
+            "threads": torch.get_num_threads(), "precision": spec.precision,
+            "memory_format": spec.memory_format, "native_bf16": native_bf16(device),
+            "python": platform.python_version(),
+        },
+    }
+
+
 def _make_schedule(spec: RunSpec, optimizer, steps_per_epoch: int):
     if spec.schedule is None:
         return None
@@ -206,7 +256,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
     if "augmented-test-set" in spec.evaluation_bugs:
         x_test = _augment(x_test, spec.augment, torch.Generator(device=device).manual_seed(spec.seed + 2))
 
-    epochs, step_log = [], {"step": [], "epoch": [], "train_loss": [], "lr": []}
+    epochs, step_log = [], new_step_log()
     diverged_step = None
     start = time.perf_counter()
     step = 0
@@ -224,8 +274,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
         epoch_start = time.perf_counter()
         perm = (torch.randperm(len(y), generator=order_gen) if not spec.shuffle_buffer
                 else buffered_order(len(y), spec.shuffle_buffer, order_gen)).to(device)
-        window = torch.zeros((), device=device)
-        window_n = 0
+        window = LossWindow(device)
         running_loss = torch.zeros((), device=device)
         running_correct = torch.zeros((), device=device, dtype=torch.long)
         for b in range(steps_per_epoch):
@@ -236,7 +285,7 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
             output, loss = batch_loss(model, xb, y[idx], amp, training=True)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            logging_step = window_n + 1 == spec.log_every or b == steps_per_epoch - 1
+            logging_step = window.count + 1 == spec.log_every or b == steps_per_epoch - 1
             if logging_step:
                 for probe in probes:
                     probe.before_step()
@@ -246,24 +295,14 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
                 scheduler.step()
             step += 1
             detached = loss.detach()
-            window += detached
+            window.add(detached)
             running_loss += detached * len(idx)
             if classifier:
                 running_correct += (output.detach().argmax(1) == y[idx]).sum()
-            window_n += 1
-            if logging_step:
-                mean_loss = (window / window_n).item()  # one host sync per logging window
-                if not math.isfinite(mean_loss):
-                    diverged_step = step
-                    break
-                step_log["step"].append(step)
-                step_log["epoch"].append(epoch - 1 + (b + 1) / steps_per_epoch)
-                step_log["train_loss"].append(mean_loss)
-                step_log["lr"].append(optimizer.param_groups[0]["lr"])
-                for name, value in probed.items():
-                    step_log.setdefault(name, []).append(value)
-                window.zero_()
-                window_n = 0
+            if logging_step and not window.log(step_log, step, epoch - 1 + (b + 1) / steps_per_epoch,
+                                               optimizer.param_groups[0]["lr"], probed):
+                diverged_step = step
+                break
             bar.update(1)
         if diverged_step is not None:
             break
@@ -287,21 +326,6 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
             break
         epochs.append(record)
     bar.close()
-    return {
-        "spec": spec.to_dict(),
-        "epochs": epochs,
-        "steps": step_log,
-        "diverged": diverged_step is not None,
-        "diverged_step": diverged_step,
-        "wall_time": time.perf_counter() - start,
-        # the images actually used (n_train/n_test None in the spec mean "all of them")
-        "sizes": {"train": len(y), "validation": 0 if val is None else len(val[1]), "test": len(y_test)},
-        "provenance": {
-            "optim_version": __version__, "git_commit": git_commit(),
-            "torch_version": torch.__version__, "device": device_name(device),
-            "device_type": device.type, "dataset_sha256": train_set.sha256,
-            "threads": torch.get_num_threads(), "precision": spec.precision,
-            "memory_format": spec.memory_format, "native_bf16": native_bf16(device),
-            "python": platform.python_version(),
-        },
-    }
+    # the images actually used (n_train/n_test None in the spec mean "all of them")
+    sizes = {"train": len(y), "validation": 0 if val is None else len(val[1]), "test": len(y_test)}
+    return result(spec, epochs, step_log, diverged_step, start, sizes, device, train_set.sha256)
