@@ -246,3 +246,29 @@ def seed_points(values: dict[str, pd.Series], ax=None, colours: dict | None = No
         ax.errorbar(x + 0.12, mean, yerr=half, fmt="o", color=colour, capsize=4, markersize=6, zorder=4)
     ax.set_xticks(range(len(values)), list(values), rotation=20, ha="right")
     return ax
+
+
+def failure_map(grid: np.ndarray, on_curve: np.ndarray, c_values, beta2_values, ax=None, title: str | None = None):
+    """Where an online method's iterate ends over C × β2 (:func:`optim.counterexamples.failure_map`):
+    one cell per setting on a diverging map (−1 blue: the optimum; +1 red: the worst point),
+    with Theorem 1's curve β2 = 1/(1+C²) drawn through the cells and its runs as circles."""
+    ax = ax or plt.gca()
+    c_values, beta2_values = np.asarray(c_values, dtype=float), np.asarray(beta2_values, dtype=float)
+    colours = dict(cmap="coolwarm", vmin=-1, vmax=1)
+
+    def cell(c, b2):  # a (C, β2) point in the map's cell coordinates, interpolated between grid values
+        return (np.interp(c, c_values, np.arange(len(c_values))) + 0.5,
+                np.interp(np.log(b2), np.log(beta2_values), np.arange(len(beta2_values))) + 0.5)
+
+    mesh = ax.pcolormesh(np.arange(len(c_values) + 1), np.arange(len(beta2_values) + 1), grid, edgecolors="white",
+                         linewidth=0.5, **colours)
+    cs = np.linspace(c_values[0], c_values[-1], 200)
+    ax.plot(*cell(cs, 1 / (1 + cs ** 2)), "k-", lw=1.5, label="Theorem 1: β2 = 1/(1+C²)")
+    on = c_values[c_values > 2]
+    ax.scatter(*cell(on, 1 / (1 + on ** 2)), c=on_curve, edgecolors="k", s=60, zorder=3, label="runs on the curve",
+               **colours)
+    ax.set(yticks=np.arange(len(beta2_values)) + 0.5, yticklabels=[f"{b:g}" for b in beta2_values],
+           xticks=np.arange(len(c_values)) + 0.5, xticklabels=[f"{c:g}" for c in c_values], ylabel="β2", title=title)
+    ax.figure.colorbar(mesh, ax=ax, label="x (−1: optimum, +1: worst point)")
+    legend_outside(ax, fontsize=8)
+    return ax
