@@ -732,3 +732,10 @@ def untestable(text: str, reason: str, plan: Plan, profile: str, section: str = 
         raise ValueError(f"claim {text!r} has no plan: every claim is judged under a declared optim.verdicts.Plan")
     return {"claim": text, "verdict": "not testable at this scale", "profile": profile, "section": section,
             "seeds": "", "plan": asdict(plan), "measured": reason, "sensitivity": {}, "comparisons": []}
+
+
+def compare_accuracy(values, a: str, b: str, direction: str, sesoi: float,
+                     metric: str = "final test accuracy") -> Comparison:
+    """:func:`compare` of two labels' accuracies in ``values`` (label → per-seed values,
+    :func:`optim.analysis.per_seed`) as a difference, higher being better."""
+    return compare(a, values[a], b, values[b], metric, direction, sesoi, "difference", higher_is_better=True)
