@@ -272,3 +272,27 @@ def failure_map(grid: np.ndarray, on_curve: np.ndarray, c_values, beta2_values, 
     ax.figure.colorbar(mesh, ax=ax, label="x (−1: optimum, +1: worst point)")
     legend_outside(ax, fontsize=8)
     return ax
+
+
+def panels(specs: list[dict], ncols: int = 1, size: tuple[float, float] = (9, 3.75), legend: bool = True, **subplots):
+    """One figure of learning-curve panels, each :func:`curves` of one spec — ``frame``, ``x``,
+    ``y``, and optionally ``hue`` (default "tag"), ``logy``, ``title``, ``marker``, ``palette``,
+    ``hue_order`` — with any other spec key set on its axes (``xlabel``, ``ylabel``, ``xscale``,
+    ``ylim``…); legends beside the panels (:func:`legend_outside`), or none with ``legend=False``.
+    ``size``: one panel's width and height; ``subplots`` go to ``plt.subplots`` (sharex…)."""
+    nrows = -(-len(specs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **subplots)
+    drawn = {"frame", "x", "y", "hue", "logy", "title", "marker", "palette", "hue_order"}
+    for ax, spec in zip(axes.flat, specs):
+        options = {k: spec[k] for k in ("marker", "palette", "hue_order") if k in spec}
+        curves(spec["frame"], spec["x"], spec["y"], spec.get("hue", "tag"), ax=ax, logy=spec.get("logy", False),
+               title=spec.get("title"), **options)
+        ax.set(**{k: v for k, v in spec.items() if k not in drawn})
+        if legend:
+            legend_outside(ax)
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in axes.flat[len(specs):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
