@@ -324,3 +324,22 @@ def where_they_part(ours: pd.DataFrame, problem: str) -> str:
         f"{(rise_theirs > rise_ours).sum()} of {len(rise_ours)} optimizers"
         + (f"; {', '.join(fresh)} {'has' if len(fresh) == 1 else 'have'} not begun to overfit in either" if fresh else "")
         + ").")
+
+
+def match_claims(ours: pd.DataFrame, problem: str, epoch: int, plan, profile: str) -> list[dict]:
+    """The engine check's claim rows for one problem, one per optimizer (:func:`judge` under
+    ``plan``): our metric after ``epoch`` matches the study's within the plan's margin — or,
+    where a run diverged on either side, our runs diverge as often as theirs (the metric then
+    cannot be compared, and the claim says so)."""
+    from . import verdicts
+
+    metric = {"test_acc": "test accuracy", "test_loss": "test loss"}[_lookup(PROBLEMS, problem, "DeepOBS problem").metric]
+    tolerance = f"within {plan.sesoi * 100:g} point" if metric.endswith("accuracy") else f"within {plan.sesoi:.0%}"
+    rows = []
+    for label, c in judge(ours, problem, epoch, plan.sesoi).items():
+        claim = (f"{problem}, {label}: our runs diverge as often as DeepOBS's (the {metric} cannot be compared: "
+                 f"{c.diverged_a} of {c.n_a} of ours and {c.diverged_b} of {c.n_b} of theirs diverged)"
+                 if c.test.startswith("Fisher") else
+                 f"{problem}, {label}: our {metric} after epoch {epoch} matches DeepOBS's ({tolerance})")
+        rows.append(verdicts.claim(claim, [c], plan, profile, section=plan.section))
+    return rows

@@ -154,3 +154,19 @@ def test_the_figure_names_a_diverged_run_in_its_panel():
     assert texts == [f"1 of our {ours[ours.tag == 'SGD'].key.nunique()} runs diverged"]
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["Adam", "SGD"]
     plt.close(fig)
+
+
+def test_match_claims_state_a_match_or_a_divergence_count_per_optimizer():
+    from optim import verdicts
+
+    plan = verdicts.Plan(metric="test loss", read_at="epoch 1", sesoi=0.05, sesoi_source="test", kind="equivalence",
+                         family="deepobs", seeds=3, section="DeepOBS", category="outside check")
+    theirs = deepobs.published("mnist_vae")
+    adam = theirs[(theirs.label == "Adam") & (theirs.epoch == 1)]["test_loss"].mean()
+    ours = pd.concat([_ours("Adam", [adam * 0.999, adam * 1.001, adam], 1), _ours("AMSGrad", [40.0] * 5, 1)])
+    rows = deepobs.match_claims(ours, "mnist_vae", 1, plan, "full")
+    assert [r["claim"] for r in rows] == [
+        "mnist_vae, Adam: our test loss after epoch 1 matches DeepOBS's (within 5%)",
+        "mnist_vae, AMSGrad: our runs diverge as often as DeepOBS's (the test loss cannot be compared: 0 of 5 of ours "
+        "and 4 of 4 of theirs diverged)"]  # all four published AMSGrad runs diverged
+    assert [r["verdict"] for r in rows] == ["reproduced", "not reproduced"]
