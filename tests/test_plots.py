@@ -193,3 +193,17 @@ def test_panels_draw_one_curve_panel_per_spec_with_its_axes_settings():
     assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
     assert all(ax.get_legend() is None for ax in fig.axes)
     plt.close(fig)
+
+
+def test_the_scoreboards_bars_count_each_chapters_verdicts_with_their_symbols():
+    from optim import book
+
+    board = pd.DataFrame({"chapter": ["A", "A", "A", "B"], "claim": ["c1", "c2", "c3", "c4"],
+                          "verdict": ["reproduced", "reproduced", "inconclusive", "not reproduced"]})
+    fig = book.verdict_bars(board)
+    (ax,) = fig.axes
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text())
+    assert labels == sorted([f"{book.BADGES['reproduced'][0]} 2", f"{book.BADGES['inconclusive'][0]} 1",
+                             f"{book.BADGES['not reproduced'][0]} 1"])
+    assert ax.get_title() == "4 claims from 2 chapters, by verdict"
+    plt.close(fig)
