@@ -296,3 +296,15 @@ def panels(specs: list[dict], ncols: int = 1, size: tuple[float, float] = (9, 3.
         ax.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def seed_panels(panels: list[dict], size: tuple[float, float] = (3.4, 4.6)):
+    """One figure of :func:`seed_points` panels side by side, each a dict with ``values``
+    (label → per-seed values) and optionally ``colours`` and ``scale``; any other key is set on
+    its axes (``title``, ``ylabel``, ``yscale``…). ``size``: one panel's width and height."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        seed_points(panel["values"], ax=ax, colours=panel.get("colours"), scale=panel.get("scale", 1.0))
+        ax.set(**{k: v for k, v in panel.items() if k not in ("values", "colours", "scale")})
+    fig.tight_layout()
+    return fig

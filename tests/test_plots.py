@@ -207,3 +207,15 @@ def test_the_scoreboards_bars_count_each_chapters_verdicts_with_their_symbols():
                              f"{book.BADGES['not reproduced'][0]} 1"])
     assert ax.get_title() == "4 claims from 2 chapters, by verdict"
     plt.close(fig)
+
+
+def test_seed_panels_put_one_dot_plot_per_panel_with_its_axes_settings():
+    values = {"a": pd.Series([1.0, 2.0, 3.0]), "b": pd.Series([2.0, 2.5, 3.5])}
+    fig = plots.seed_panels([dict(values=values, title="one", yscale="log"), dict(values=values, scale=100, title="two")],
+                            size=(3, 4))
+    first, second = fig.axes
+    assert first.get_title() == "one" and first.get_yscale() == "log" and second.get_yscale() == "linear"
+    assert [t.get_text() for t in second.get_xticklabels()] == ["a", "b"]
+    np.testing.assert_allclose(sorted(second.collections[0].get_offsets()[:, 1]), [100.0, 200.0, 300.0])
+    assert tuple(fig.get_size_inches()) == (6, 4)
+    plt.close(fig)
