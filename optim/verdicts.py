@@ -739,3 +739,18 @@ def compare_accuracy(values, a: str, b: str, direction: str, sesoi: float,
     """:func:`compare` of two labels' accuracies in ``values`` (label → per-seed values,
     :func:`optim.analysis.per_seed`) as a difference, higher being better."""
     return compare(a, values[a], b, values[b], metric, direction, sesoi, "difference", higher_is_better=True)
+
+
+def judge_pairs(plan: Plan, values, pairs, direction: str, profile: str, metric: str = "final training loss",
+                scale: str = "ratio", higher_is_better: bool = False, note: str = "") -> dict:
+    """:func:`judge` of the comparisons of ``pairs`` — (a, b) labels of ``values``, label →
+    per-seed values (:func:`optim.analysis.per_seed`), or (a, b, direction) where one pair's
+    direction differs — each :func:`compare` at the plan's SESOI."""
+    return judge(plan, [compare(a, values[a], b, values[b], metric, way, plan.sesoi, scale, higher_is_better)
+                        for a, b, way in ((*pair, direction)[:3] for pair in pairs)], profile, note=note)
+
+
+def judge_accuracy(plan: Plan, values, pairs, direction: str, profile: str, metric: str = "final test accuracy",
+                   note: str = "") -> dict:
+    """:func:`judge_pairs` of accuracies: differences, higher being better."""
+    return judge_pairs(plan, values, pairs, direction, profile, metric, "difference", True, note)
