@@ -734,13 +734,6 @@ def untestable(text: str, reason: str, plan: Plan, profile: str, section: str = 
             "seeds": "", "plan": asdict(plan), "measured": reason, "sensitivity": {}, "comparisons": []}
 
 
-def compare_accuracy(values, a: str, b: str, direction: str, sesoi: float,
-                     metric: str = "final test accuracy") -> Comparison:
-    """:func:`compare` of two labels' accuracies in ``values`` (label → per-seed values,
-    :func:`optim.analysis.per_seed`) as a difference, higher being better."""
-    return compare(a, values[a], b, values[b], metric, direction, sesoi, "difference", higher_is_better=True)
-
-
 def judge_pairs(plan: Plan, values, pairs, direction: str, profile: str, metric: str = "final training loss",
                 scale: str = "ratio", higher_is_better: bool = False, note: str = "") -> dict:
     """:func:`judge` of the comparisons of ``pairs`` — (a, b) labels of ``values``, label →

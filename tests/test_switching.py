@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optim import switching, verdicts
+from optim import switching
 
 
 def probes():
@@ -44,9 +44,3 @@ def test_the_switch_table_reads_each_variant():
     assert row["first switch (step)"] == 7 and row["runs that switched"] == "2 of 3"
     assert row["tensors in SGD at the end"] == pytest.approx(0.5) and row["test accuracy"] == pytest.approx(0.8)
 
-
-def test_compare_accuracy_is_compare_on_the_difference_scale_with_higher_better():
-    values = {"a": pd.Series([0.91, 0.92, 0.93]), "b": pd.Series([0.90, 0.905, 0.91])}
-    by_hand = verdicts.compare("a", values["a"], "b", values["b"], "final test accuracy", "greater", 0.005,
-                               "difference", higher_is_better=True)
-    assert repr(verdicts.compare_accuracy(values, "a", "b", "greater", 0.005)) == repr(by_hand)
