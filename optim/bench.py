@@ -2,9 +2,10 @@
 
 ``python -m optim.bench`` (or ``make bench``) measures on the current machine
 
-* **optimizer steps**: ``optim``'s Adam, AdamW, Nadam and AMSGrad against the fastest
-  ``torch.optim`` variant of the same algorithm (default, ``foreach=True``, ``fused=True``),
-  and SWATS (in its Adam phase) and ND-Adam against ``optim.Adam``, on the same parameters
+* **optimizer steps**: every optimizer of the package (its record, :data:`optim.optimizers.RECORDS`)
+  against the fastest ``torch.optim`` variant of the same algorithm (default, ``foreach=True``,
+  ``fused=True``) where its record names one, else against ``optim.Adam`` (SWATS in its Adam
+  phase, ND-Adam), on the same parameters
   (default: 10M float32 values in 100 tensors). Each timing is the median of ``repeats`` rounds after
   ``warmup`` steps, the two sides interleaved in one process, so the ratio compares like
   with like;
@@ -29,13 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from .atomic import check_writable, write_json_atomic
 from .layout import ROOT
-from .optimizers import SWATS, Adam, AdaMax, AdamW, AMSGrad, Nadam, NDAdam
+from .optimizers import RECORDS, Adam, Record
 from .progress import tqdm
 
 BENCH_DIR = ROOT / "data" / "results" / "bench"
@@ -104,16 +106,37 @@ def _torch_variants(cls, **kw):
     return variants
 
 
-STEP_CASES = {
-    # name: (ours, reference family, reference variants)
-    "adam": (lambda p: Adam(p), "torch", _torch_variants(torch.optim.Adam)),
-    "adamw": (lambda p: AdamW(p), "torch", _torch_variants(torch.optim.AdamW)),
-    "amsgrad": (lambda p: AMSGrad(p), "torch", _torch_variants(torch.optim.Adam, amsgrad=True)),
-    "nadam": (lambda p: Nadam(p), "torch", _torch_variants(torch.optim.NAdam)),
-    # switch_eps=0 keeps SWATS in its Adam phase (its costly one: Adam plus pᵀp and pᵀg).
-    "swats": (lambda p: SWATS(p, switch_eps=0.0), "adam", {"optim.Adam": lambda p: Adam(p)}),
-    "ndadam": (lambda p: NDAdam([{"params": p, "nd": True}]), "adam", {"optim.Adam": lambda p: Adam(p)}),
-}
+# What timing an optimizer needs beyond its record: the setting that keeps it in its costly
+# phase (SWATS before its switch: Adam plus pᵀp and pᵀg of every tensor's step) and the
+# parameter-group options that select its own update (ND-Adam's normalized rows).
+BENCH_SETTINGS = {"swats": dict(switch_eps=0.0)}
+BENCH_GROUPS = {"ndadam": dict(nd=True)}
+
+
+def _ours(record: Record, **settings):
+    """A maker of ``record``'s optimizer over a list of tensors, for the benchmark."""
+    group = BENCH_GROUPS.get(record.name, {})
+    settings = BENCH_SETTINGS.get(record.name, {}) | settings
+    return lambda p, **kw: record.cls([{"params": p, **group}], **settings, **kw)
+
+
+def step_cases(records=RECORDS) -> dict[str, tuple]:
+    """name: (ours, reference family, reference variants) for every record of the package
+    (:data:`optim.optimizers.RECORDS`): timed against every variant of its torch reference
+    (default, ``foreach=True``, ``fused=True``) where it has one, else against ``optim.Adam``;
+    a reference's own settings (its record's) go to both sides."""
+    cases = {}
+    for record in records:
+        if record.reference is None:
+            cases[record.name] = (_ours(record), "adam", {"optim.Adam": lambda p: Adam(p)})
+            continue
+        make, extra = record.reference
+        cls, fixed = (make.func, dict(make.keywords)) if isinstance(make, partial) else (make, {})
+        cases[record.name] = (_ours(record, **extra), "torch", _torch_variants(cls, **fixed, **extra))
+    return cases
+
+
+STEP_CASES = step_cases()
 
 
 def step_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int = 100,
@@ -140,12 +163,8 @@ def step_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int =
     return rows
 
 
-PATH_CASES = {
-    "adamax": lambda p, **kw: AdaMax(p, **kw),
-    "nadam": lambda p, **kw: Nadam(p, **kw),
-    "swats": lambda p, **kw: SWATS(p, switch_eps=0.0, **kw),
-    "ndadam": lambda p, **kw: NDAdam([{"params": p, "nd": True}], **kw),
-}
+# our single-tensor against our multi-tensor path, for every record that has both
+PATH_CASES = {r.name: _ours(r) for r in RECORDS if {"single", "multi"} <= set(r.paths)}
 
 
 def path_benchmark(device: torch.device, numel: int = 10_000_000, tensors: int = 100,

@@ -484,3 +484,44 @@ if __name__ == "__main__":  # the book's command line, kept at ``python -m optim
     from .publish import main
 
     raise SystemExit(main())
+
+
+def verdict_bars(board: pd.DataFrame):
+    """The scoreboard's figure (:func:`claims_board`'s table): per chapter, its claims by verdict
+    as one stacked bar, each segment labelled with its verdict's symbol and count, so that the
+    figure reads without colour too."""
+    import matplotlib.pyplot as plt
+
+    from .verdicts import VERDICTS
+
+    counts = board.pivot_table(index="chapter", columns="verdict", values="claim", aggfunc="count", fill_value=0,
+                               sort=False).reindex(columns=list(VERDICTS), fill_value=0)
+    height = 0.45 * len(counts) + 1.6
+    fig, ax = plt.subplots(figsize=(9, height))
+    left = pd.Series(0, index=counts.index)
+    for verdict in VERDICTS:
+        symbol, colour = BADGES[verdict]
+        bars = ax.barh(counts.index, counts[verdict], left=left, color=colour, edgecolor="white",
+                       label=f"{symbol} {verdict}")
+        ax.bar_label(bars, labels=[f"{symbol} {n}" if n else "" for n in counts[verdict]], label_type="center",
+                     color="white", fontsize=10, fontweight="bold")
+        left += counts[verdict]
+    ax.invert_yaxis()
+    ax.set(xlabel="number of claims", title=f"{len(board)} claims from {board.chapter.nunique()} chapters, by verdict")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.2 / height), ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def ratio_words(c: dict) -> str:
+    """One ratio comparison of a claims row as a reader wants it: 'ratio× [90% interval], what the
+    seeds show' — alike / different, or lower (higher) by at least the SESOI, the other way, not
+    by the SESOI, or that the seeds cannot tell."""
+    size, direction, outcome = f"{c['sesoi']:.0%}", c["direction"], c["outcome"]
+    if direction == "similar":
+        shown = {"supports": "alike", "contradicts": "different"}.get(outcome, "the seeds cannot tell")
+    else:
+        way, other, wrong = ("lower", "higher", c["low"] > 1) if direction == "less" else ("higher", "lower", c["high"] < 1)
+        shown = (f"{way} by at least {size}" if outcome == "supports" else other if wrong else
+                 f"not {way} by {size}" if outcome == "contradicts" else "the seeds cannot tell")
+    return f"{c['effect']:.3g}× [{c['low']:.3g}, {c['high']:.3g}], {shown}"

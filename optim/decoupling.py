@@ -197,6 +197,20 @@ def slopes(result: Grid) -> pd.Series:
                                        include_groups=False)
 
 
+def draw_best_decays(ax, result: Grid, colour, torch_axes: bool = False) -> None:
+    """One line per grid seed: the best decay (:func:`best_decay`, log2 λ_norm) at each rate
+    against log2 α — flat when the best decay does not move with the rate. In PyTorch's axes
+    (``torch_axes``) the decay is a ``weight_decay`` of λ·α, so each point moves by −log2 α
+    (slope − 1). The first seed's line is labelled with the method and its :func:`slopes`."""
+    final = last(result.frame).assign(error=lambda f: 1 - f.test_acc)
+    for seed, runs in final.groupby("seed"):
+        table = runs.pivot_table(index="hp_lr", columns="lambda_norm", values="error")
+        best = np.array([best_decay(table.loc[a]) for a in table.index])
+        x = np.log2(table.index.to_numpy(dtype=float))
+        ax.plot(x, best - x if torch_axes else best, color=colour, marker="o", alpha=0.75,
+                label=f"{result.label} ({slopes(result)[seed] - torch_axes:+.2f})" if seed == final.seed.min() else None)
+
+
 def budget_specs(lr: float, seeds=GRID_SEEDS, *, budgets=BUDGETS, decays=BUDGET_DECAYS, **changes) -> list[RunSpec]:
     """AdamW at α = ``lr`` over ``decays`` (λ_norm) for each training budget in ``budgets`` (epochs),
     one cosine period each, evaluated after the last epoch: the normalized-decay claim's runs

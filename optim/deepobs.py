@@ -242,3 +242,104 @@ def draw(ours: pd.DataFrame, problem: str, axes, *, logy: bool = False) -> None:
             ax.yaxis.set_minor_formatter(NullFormatter())
     for ax in axes[len(labels):]:
         ax.set_visible(False)
+
+
+def epoch_zero(ours: pd.DataFrame, problem: str) -> tuple[np.ndarray, np.ndarray]:
+    """The untrained network's test loss (epoch 0) per seed: (ours, the study's)."""
+    theirs = published(problem)
+    return (ours[ours.epoch == 0].groupby("seed")["test_loss"].first().to_numpy(),
+            theirs[theirs.epoch == 0].groupby("seed")["test_loss"].first().to_numpy())
+
+
+def figure(ours: pd.DataFrame, problem: str, metric_label: str, *, logy: bool = False):
+    """:func:`draw`'s panels in one figure, the y axis on the trained epochs' range (the
+    untrained network is left out), with each run that diverged or left that range named in
+    its panel."""
+    import matplotlib.pyplot as plt
+
+    from .plots import legend_outside
+
+    theirs, metric = published(problem), _lookup(PROBLEMS, problem, "DeepOBS problem").metric
+    labels = list(dict.fromkeys(ours["tag"]))
+    ncols = min(3, len(labels))
+    nrows = -(-len(labels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9, 2.9 * nrows + 0.6), sharex=True, sharey=True, squeeze=False)
+    draw(ours, problem, axes.ravel(), logy=logy)
+    trained = pd.concat([ours.loc[(ours.epoch >= 1) & ~ours.diverged.astype(bool), metric],
+                         theirs.loc[(theirs.epoch >= 1) & (theirs.epoch <= ours.epoch.max()), metric]])
+    if logy:  # a loss: from below the lowest to above the untrained network's
+        top = 1.15 * ours.loc[ours.epoch == 0, metric].max()
+        low, high = 0.9 * trained[trained < top].min(), top
+    else:  # an accuracy
+        low, high = trained.min() - 0.01, trained.max() + 0.005
+    axes[0][0].set_ylim(low, high)
+    for ax, label in zip(axes.ravel(), labels):
+        mine = ours[ours.tag == label]
+        diverged = mine.groupby("key")["diverged"].first().astype(bool)
+        finite = mine[(mine.epoch >= 1) & ~mine.diverged.astype(bool)].groupby("key")[metric]
+        off = finite.max() > high if logy else finite.min() < low
+        notes = ([f"{diverged.sum()} of our {len(diverged)} runs diverged"] if diverged.any() else []) + \
+                ([f"{off.sum()} off the axis ({'up to' if logy else 'down to'} "
+                  f"{(finite.max() if logy else finite.min())[off].agg('max' if logy else 'min'):,.4g})"] if off.any() else [])
+        if notes:
+            ax.text(0.5, 0.5, "\n".join(notes), transform=ax.transAxes, ha="center", va="center", fontsize=9)
+    fig.supxlabel("training images seen (epochs of 50,000)", fontsize=11)
+    fig.supylabel(metric_label, fontsize=11)
+    legend_outside(axes[0][0], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _rise(frame: pd.DataFrame, last: int) -> pd.Series:
+    """Per optimizer: the mean test loss at epoch ``last`` over its lowest mean from epoch 1 on, minus 1."""
+    means = frame[(frame.epoch >= 1) & (frame.epoch <= last)].groupby(["tag", "epoch"])["test_loss"].mean().unstack()
+    return means[last] / means.min(axis=1) - 1
+
+
+def where_they_part(ours: pd.DataFrame, problem: str) -> str:
+    """In words: how far our mean test accuracy is from the study's over the first and the
+    second half of our epochs, our test loss against theirs at the end, and how far each side's
+    test loss has risen above its lowest by then (overfitting)."""
+    accuracy_gap, loss_ratio = gap(ours, problem, "test_acc"), gap(ours, problem, "test_loss")
+    last = accuracy_gap.columns.max()
+    half = [e for e in accuracy_gap.columns if e <= last / 2]
+    later = [e for e in accuracy_gap.columns if e > last / 2]
+    if not half:
+        span = accuracy_gap[last]
+        by = f"{span.min():+.1f}" + (f" to {span.max():+.1f}" if len(span) > 1 else "")
+        return (f"After {last} epoch, our mean test accuracy differs from the study's by {by} points; the full "
+                "profile's ten epochs show how the gap develops.")
+    theirs = published(problem).rename(columns={"label": "tag"})
+    rise_ours = _rise(ours[~ours.diverged.astype(bool)], last)
+    rise_theirs = _rise(theirs[theirs.status != "diverged"], last).reindex(rise_ours.index)  # our optimizers
+    fresh = [t for t in rise_ours.index if rise_ours[t] == 0 and rise_theirs.get(t, 1) == 0]
+    return (
+        f"Over epochs 1–{max(half)}, our mean test accuracy is within "
+        f"{accuracy_gap[half].abs().max().max():.1f} points of the study's for every optimizer. Over epochs "
+        f"{min(later)}–{last} it is higher for {(accuracy_gap[later].mean(axis=1) > 0).sum()} of "
+        f"{len(accuracy_gap)} optimizers, by up to {accuracy_gap[later].max().max():.1f} points, and after epoch "
+        f"{last} our mean test loss is {loss_ratio[last].min():.2f}–{loss_ratio[last].max():.2f} times the study's. "
+        f"By then the mean test loss has risen above its lowest by a median {rise_theirs.median():.0%} in the "
+        f"study's runs and {rise_ours.median():.0%} in ours (more in theirs for "
+        f"{(rise_theirs > rise_ours).sum()} of {len(rise_ours)} optimizers"
+        + (f"; {', '.join(fresh)} {'has' if len(fresh) == 1 else 'have'} not begun to overfit in either" if fresh else "")
+        + ").")
+
+
+def match_claims(ours: pd.DataFrame, problem: str, epoch: int, plan, profile: str) -> list[dict]:
+    """The engine check's claim rows for one problem, one per optimizer (:func:`judge` under
+    ``plan``): our metric after ``epoch`` matches the study's within the plan's margin — or,
+    where a run diverged on either side, our runs diverge as often as theirs (the metric then
+    cannot be compared, and the claim says so)."""
+    from . import verdicts
+
+    metric = {"test_acc": "test accuracy", "test_loss": "test loss"}[_lookup(PROBLEMS, problem, "DeepOBS problem").metric]
+    tolerance = f"within {plan.sesoi * 100:g} point" if metric.endswith("accuracy") else f"within {plan.sesoi:.0%}"
+    rows = []
+    for label, c in judge(ours, problem, epoch, plan.sesoi).items():
+        claim = (f"{problem}, {label}: our runs diverge as often as DeepOBS's (the {metric} cannot be compared: "
+                 f"{c.diverged_a} of {c.n_a} of ours and {c.diverged_b} of {c.n_b} of theirs diverged)"
+                 if c.test.startswith("Fisher") else
+                 f"{problem}, {label}: our {metric} after epoch {epoch} matches DeepOBS's ({tolerance})")
+        rows.append(verdicts.claim(claim, [c], plan, profile, section=plan.section))
+    return rows

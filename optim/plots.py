@@ -246,3 +246,65 @@ def seed_points(values: dict[str, pd.Series], ax=None, colours: dict | None = No
         ax.errorbar(x + 0.12, mean, yerr=half, fmt="o", color=colour, capsize=4, markersize=6, zorder=4)
     ax.set_xticks(range(len(values)), list(values), rotation=20, ha="right")
     return ax
+
+
+def failure_map(grid: np.ndarray, on_curve: np.ndarray, c_values, beta2_values, ax=None, title: str | None = None):
+    """Where an online method's iterate ends over C × β2 (:func:`optim.counterexamples.failure_map`):
+    one cell per setting on a diverging map (−1 blue: the optimum; +1 red: the worst point),
+    with Theorem 1's curve β2 = 1/(1+C²) drawn through the cells and its runs as circles."""
+    ax = ax or plt.gca()
+    c_values, beta2_values = np.asarray(c_values, dtype=float), np.asarray(beta2_values, dtype=float)
+    colours = dict(cmap="coolwarm", vmin=-1, vmax=1)
+
+    def cell(c, b2):  # a (C, β2) point in the map's cell coordinates, interpolated between grid values
+        return (np.interp(c, c_values, np.arange(len(c_values))) + 0.5,
+                np.interp(np.log(b2), np.log(beta2_values), np.arange(len(beta2_values))) + 0.5)
+
+    mesh = ax.pcolormesh(np.arange(len(c_values) + 1), np.arange(len(beta2_values) + 1), grid, edgecolors="white",
+                         linewidth=0.5, **colours)
+    cs = np.linspace(c_values[0], c_values[-1], 200)
+    ax.plot(*cell(cs, 1 / (1 + cs ** 2)), "k-", lw=1.5, label="Theorem 1: β2 = 1/(1+C²)")
+    on = c_values[c_values > 2]
+    ax.scatter(*cell(on, 1 / (1 + on ** 2)), c=on_curve, edgecolors="k", s=60, zorder=3, label="runs on the curve",
+               **colours)
+    ax.set(yticks=np.arange(len(beta2_values)) + 0.5, yticklabels=[f"{b:g}" for b in beta2_values],
+           xticks=np.arange(len(c_values)) + 0.5, xticklabels=[f"{c:g}" for c in c_values], ylabel="β2", title=title)
+    ax.figure.colorbar(mesh, ax=ax, label="x (−1: optimum, +1: worst point)")
+    legend_outside(ax, fontsize=8)
+    return ax
+
+
+def panels(specs: list[dict], ncols: int = 1, size: tuple[float, float] = (9, 3.75), legend: bool = True, **subplots):
+    """One figure of learning-curve panels, each :func:`curves` of one spec — ``frame``, ``x``,
+    ``y``, and optionally ``hue`` (default "tag"), ``logy``, ``title``, ``marker``, ``palette``,
+    ``hue_order`` — with any other spec key set on its axes (``xlabel``, ``ylabel``, ``xscale``,
+    ``ylim``…); legends beside the panels (:func:`legend_outside`), or none with ``legend=False``.
+    ``size``: one panel's width and height; ``subplots`` go to ``plt.subplots`` (sharex…)."""
+    nrows = -(-len(specs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **subplots)
+    drawn = {"frame", "x", "y", "hue", "logy", "title", "marker", "palette", "hue_order"}
+    for ax, spec in zip(axes.flat, specs):
+        options = {k: spec[k] for k in ("marker", "palette", "hue_order") if k in spec}
+        curves(spec["frame"], spec["x"], spec["y"], spec.get("hue", "tag"), ax=ax, logy=spec.get("logy", False),
+               title=spec.get("title"), **options)
+        ax.set(**{k: v for k, v in spec.items() if k not in drawn})
+        if legend:
+            legend_outside(ax)
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()
+    for ax in axes.flat[len(specs):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def seed_panels(panels: list[dict], size: tuple[float, float] = (3.4, 4.6)):
+    """One figure of :func:`seed_points` panels side by side, each a dict with ``values``
+    (label → per-seed values) and optionally ``colours`` and ``scale``; any other key is set on
+    its axes (``title``, ``ylabel``, ``yscale``…). ``size``: one panel's width and height."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(size[0] * len(panels), size[1]), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        seed_points(panel["values"], ax=ax, colours=panel.get("colours"), scale=panel.get("scale", 1.0))
+        ax.set(**{k: v for k, v in panel.items() if k not in ("values", "colours", "scale")})
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,7 @@ remedy is to extend the grid past the edge until the optimum is interior.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -113,3 +114,29 @@ def tune(specs_for: Callable[[str, float], list], grids: dict[str, list[float]],
             else:
                 grid.append(step_past(grid, "high"))
     return chosen, frame
+
+
+class TunedCurves(NamedTuple):
+    """:func:`tuned_curves`'s result: the judged runs' per-epoch and per-step frames, the
+    choices (:func:`choose`'s table) and the selection runs' frame."""
+
+    epochs: pd.DataFrame
+    steps: pd.DataFrame
+    chosen: pd.DataFrame
+    selection: pd.DataFrame
+
+
+def tuned_curves(specs_for: Callable[[str, float, list[int]], list], grids: dict[str, list[float]], metric: str,
+                 profile: str, seeds, selection_seeds, *, label: str = "optimizer", vary: str = "hp_lr",
+                 **tune_options) -> TunedCurves:
+    """The whole protocol: :func:`tune` every ``label``'s ``grids`` on ``selection_seeds``, then
+    run each choice on the judged ``seeds`` (``specs_for(label, value, seeds)`` gives the specs
+    of either) and read their learning curves (:func:`optim.runner.run_curves`)."""
+    from .runner import run_curves
+
+    chosen, selection = tune(lambda name, value: specs_for(name, value, list(selection_seeds)), grids, metric,
+                             profile, label=label, vary=vary, **tune_options)
+    values = dict(zip(chosen[label], chosen[vary]))
+    epochs, steps = run_curves([s for name in grids for s in specs_for(name, values[name], list(seeds))],
+                               profile=profile)
+    return TunedCurves(epochs, steps, chosen, selection)

@@ -732,3 +732,18 @@ def untestable(text: str, reason: str, plan: Plan, profile: str, section: str = 
         raise ValueError(f"claim {text!r} has no plan: every claim is judged under a declared optim.verdicts.Plan")
     return {"claim": text, "verdict": "not testable at this scale", "profile": profile, "section": section,
             "seeds": "", "plan": asdict(plan), "measured": reason, "sensitivity": {}, "comparisons": []}
+
+
+def judge_pairs(plan: Plan, values, pairs, direction: str, profile: str, metric: str = "final training loss",
+                scale: str = "ratio", higher_is_better: bool = False, note: str = "") -> dict:
+    """:func:`judge` of the comparisons of ``pairs`` — (a, b) labels of ``values``, label →
+    per-seed values (:func:`optim.analysis.per_seed`), or (a, b, direction) where one pair's
+    direction differs — each :func:`compare` at the plan's SESOI."""
+    return judge(plan, [compare(a, values[a], b, values[b], metric, way, plan.sesoi, scale, higher_is_better)
+                        for a, b, way in ((*pair, direction)[:3] for pair in pairs)], profile, note=note)
+
+
+def judge_accuracy(plan: Plan, values, pairs, direction: str, profile: str, metric: str = "final test accuracy",
+                   note: str = "") -> dict:
+    """:func:`judge_pairs` of accuracies: differences, higher being better."""
+    return judge_pairs(plan, values, pairs, direction, profile, metric, "difference", True, note)

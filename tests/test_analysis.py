@@ -81,6 +81,27 @@ def test_tuning_extends_a_grid_past_its_edge_until_the_optimum_is_interior(monke
     assert capped["on_edge"].item()   # still on the edge after the allowed extensions: flagged, not hidden
 
 
+def test_tuned_curves_chooses_on_the_selection_seeds_and_runs_the_choice_on_the_judged_ones(monkeypatch):
+    from optim import runner, tuning
+
+    def loss(m, lr):  # a's optimum at 0.1, b's at 0.01
+        return (np.log10(lr) + (1 if m == "a" else 2)) ** 2
+
+    def frame(specs):
+        return pd.DataFrame([dict(key=f"{m}{lr}{s}", optimizer=m, hp_lr=lr, seed=s, epoch=1, train_loss=loss(m, lr))
+                             for m, lr, s in specs])
+
+    curves = []
+    monkeypatch.setattr(runner, "run_many", lambda specs, profile, root=None: frame(specs))
+    monkeypatch.setattr(runner, "run_curves", lambda specs, profile: curves.append(specs) or (frame(specs), frame(specs)))
+    result = tuning.tuned_curves(lambda m, lr, seeds: [(m, lr, s) for s in seeds], {"a": [0.03, 0.1, 0.3],
+                                 "b": [0.003, 0.01, 0.03]}, "train_loss", "full", seeds=[0, 1], selection_seeds=[100])
+    assert dict(zip(result.chosen.optimizer, result.chosen.hp_lr)) == pytest.approx({"a": 0.1, "b": 0.01})
+    assert set(result.selection.seed) == {100}
+    assert curves == [[("a", 0.1, 0), ("a", 0.1, 1), ("b", 0.01, 0), ("b", 0.01, 1)]]
+    assert set(result.epochs.seed) == {0, 1}
+
+
 def test_a_plan_reports_the_choices_left_on_a_grids_edge(tmp_path, monkeypatch):
     from optim import planner, runner, tuning
 

@@ -139,3 +139,22 @@ def test_separability_reads_a_diagonal_and_an_axis_aligned_grid():
     row = decoupling.separability(plan, _grid("Adam + L2", 0.0), _grid("AdamW", -1.0), "full")
     assert row["verdict"] == "not reproduced"
     assert decoupling.torch_axes(plan, _grid("AdamW", 0.0), "full")["verdict"] == "reproduced"  # slope 0 − 1
+
+
+def test_the_best_decay_lines_are_flat_for_a_decoupled_grid_and_fall_in_pytorchs_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (paper, torch_axes) = plt.subplots(1, 2)
+    grid = _grid("AdamW", 0.0)
+    decoupling.draw_best_decays(paper, grid, "C0")
+    decoupling.draw_best_decays(torch_axes, grid, "C0", torch_axes=True)
+    assert len(paper.get_lines()) == 3  # one per grid seed
+    for flat, shifted in zip(paper.get_lines(), torch_axes.get_lines()):
+        x = np.asarray(flat.get_xdata())
+        assert np.polyfit(x, flat.get_ydata(), 1)[0] == pytest.approx(0.0, abs=0.1)
+        np.testing.assert_allclose(shifted.get_ydata(), np.asarray(flat.get_ydata()) - x)
+    assert paper.get_lines()[0].get_label().startswith("AdamW (") and paper.get_lines()[1].get_label().startswith("_")
+    plt.close(fig)

@@ -110,3 +110,63 @@ def test_the_pooled_check_averages_the_offsets_of_optimizers_whose_runs_finished
     log_offsets = [np.log(study[k][:3] * f).mean() - np.log(study[k]).mean() for k, f in (("Adam", 1.02), ("Nadam", 1.04))]
     assert part.effect == pytest.approx(np.exp(np.mean(log_offsets)))
     assert part.test == "Welch t over 2 strata (log ratio)" and part.n_a == 6
+
+
+def _study_as_ours(label, epochs, shift=0.0):
+    """Our runs as the study's own seeds, test accuracy shifted by ``shift``, for fmnist_2c2d."""
+    theirs = deepobs.published("fmnist_2c2d")
+    part = theirs[(theirs.label == label) & (theirs.epoch <= epochs) & (theirs.status != "diverged")]
+    return pd.DataFrame({"tag": label, "key": label + part.seed.astype(str), "seed": part.seed, "epoch": part.epoch,
+                         "step": part.epoch * 469, "test_acc": part.test_acc + np.where(part.epoch > epochs / 2, shift, 0),
+                         "test_loss": part.test_loss, "diverged": False, "dataset": "fashion-mnist",
+                         "n_train": None, "validation": 1 / 6})
+
+
+def test_epoch_zero_reads_each_sides_untrained_loss_per_seed():
+    theirs = deepobs.published("fmnist_2c2d")
+    ours = _study_as_ours("Adam", 2)
+    mine, study = deepobs.epoch_zero(ours, "fmnist_2c2d")
+    expected = theirs[theirs.epoch == 0].groupby("seed")["test_loss"].first().to_numpy()
+    np.testing.assert_allclose(study, expected)
+    np.testing.assert_allclose(mine, ours[ours.epoch == 0].sort_values("seed")["test_loss"])
+
+
+def test_where_they_part_states_the_offset_in_the_later_epochs():
+    ours = _study_as_ours("Adam", 4, shift=0.02)
+    words = deepobs.where_they_part(ours, "fmnist_2c2d")
+    assert "Over epochs 1–2, our mean test accuracy is within 0.0 points" in words
+    assert "Over epochs 3–4 it is higher for 1 of 1 optimizers, by up to 2.0 points" in words
+    assert "our mean test loss is 1.00–1.00 times the study's" in words
+    short = deepobs.where_they_part(_study_as_ours("Adam", 1, shift=0.01), "fmnist_2c2d")
+    assert short.startswith("After 1 epoch, our mean test accuracy differs from the study's by +1.0 points")
+
+
+def test_the_figure_names_a_diverged_run_in_its_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours = pd.concat([_study_as_ours("Adam", 3), _study_as_ours("SGD", 3)])
+    ours.loc[(ours.tag == "SGD") & (ours.key == ours[ours.tag == "SGD"].key.iloc[0]), "diverged"] = True
+    fig = deepobs.figure(ours, "fmnist_2c2d", "test accuracy")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == [f"1 of our {ours[ours.tag == 'SGD'].key.nunique()} runs diverged"]
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["Adam", "SGD"]
+    plt.close(fig)
+
+
+def test_match_claims_state_a_match_or_a_divergence_count_per_optimizer():
+    from optim import verdicts
+
+    plan = verdicts.Plan(metric="test loss", read_at="epoch 1", sesoi=0.05, sesoi_source="test", kind="equivalence",
+                         family="deepobs", seeds=3, section="DeepOBS", category="outside check")
+    theirs = deepobs.published("mnist_vae")
+    adam = theirs[(theirs.label == "Adam") & (theirs.epoch == 1)]["test_loss"].mean()
+    ours = pd.concat([_ours("Adam", [adam * 0.999, adam * 1.001, adam], 1), _ours("AMSGrad", [40.0] * 5, 1)])
+    rows = deepobs.match_claims(ours, "mnist_vae", 1, plan, "full")
+    assert [r["claim"] for r in rows] == [
+        "mnist_vae, Adam: our test loss after epoch 1 matches DeepOBS's (within 5%)",
+        "mnist_vae, AMSGrad: our runs diverge as often as DeepOBS's (the test loss cannot be compared: 0 of 5 of ours "
+        "and 4 of 4 of theirs diverged)"]  # all four published AMSGrad runs diverged
+    assert [r["verdict"] for r in rows] == ["reproduced", "not reproduced"]

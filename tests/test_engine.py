@@ -453,12 +453,14 @@ def test_speed_benchmark_smoke_run_writes_its_table(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = __import__("json").loads(out.read_text())
     names = [row["optimizer"] for row in result["steps"]["rows"]]
-    assert names == ["adam", "adamw", "amsgrad", "nadam", "swats", "ndadam"]
+    from optim.optimizers import RECORDS
+
+    assert names == [r.name for r in RECORDS]  # every optimizer of the package, from its record
     assert all(row["ratio"] > 0 and row["reference_ms"] > 0 for row in result["steps"]["rows"])
     assert all(0 < row["ratio_q1"] <= row["ratio_q3"] for row in result["steps"]["rows"])
     assert result["throughput"][0]["images_per_s"] > 0
-    assert [row["optimizer"] for row in result["paths"]] == ["adamax", "nadam", "swats", "ndadam"]
-    assert {row["default"] for row in result["paths"]} == {"foreach"}  # smoke tensors are tiny
+    assert [row["optimizer"] for row in result["paths"]] == [r.name for r in RECORDS if {"single", "multi"} <= set(r.paths)]
+    assert {row["default"] for row in result["paths"]} <= {"foreach", "fused"}  # smoke tensors are tiny: never single
     assert "| ratio |" in done.stdout
 
 
@@ -474,7 +476,7 @@ def test_speed_benchmark_rejects_bad_sizes(tmp_path, args, message):
 def test_speed_benchmark_rejects_an_unknown_optimizer(tmp_path):
     done = subprocess.run([sys.executable, "-m", "optim.bench", "--optimizers", "adamm", "--out", str(tmp_path / "x.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--optimizers 'adamm' is invalid: choose from adam, adamw" in done.stderr
+    assert done.returncode == 2 and "--optimizers 'adamm' is invalid: choose from adam, amsgrad" in done.stderr
     assert not (tmp_path / "x.json").exists()
 
 
@@ -546,3 +548,18 @@ def test_a_run_with_a_shuffle_buffer_has_its_own_key_and_trains():
     assert not train(spec, progress=False)["diverged"]
     with pytest.raises(ValueError, match="shuffle_buffer=-1 is invalid"):
         RunSpec("logreg", optimizer="sgd", shuffle_buffer=-1, **TINY)
+
+
+def test_the_step_benchmark_times_every_record_of_the_package_against_its_reference():
+    from optim import bench
+    from optim.optimizers import RECORDS
+
+    cases = bench.step_cases()
+    assert list(cases) == [r.name for r in RECORDS]
+    for record in RECORDS:
+        _, family, variants = cases[record.name]
+        assert family == ("adam" if record.reference is None else "torch")
+        params = [torch.ones(4, 100, requires_grad=True)]
+        assert all(isinstance(v(params), torch.optim.Optimizer) for v in variants.values())
+    swats = cases["swats"][0]([torch.ones(4, 100, requires_grad=True)])
+    assert swats.defaults["switch_eps"] == 0.0  # timed in its costly Adam phase

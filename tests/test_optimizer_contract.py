@@ -298,6 +298,13 @@ def test_an_optimizer_added_as_the_readme_says_runs_every_generic_check_and_chan
             check("heavyball", path_name)
     test_maximize_matches_the_reference_torch_optimizer("heavyball")
     test_a_strided_view_is_stepped_correctly_on_the_default_path("heavyball")
+    # the speed benchmark times it against its record's torch reference, every variant of it
+    from optim import bench
+
+    ours, family, variants = bench.step_cases(module.RECORDS)["heavyball"]
+    params = [torch.ones(4, 100, requires_grad=True)]
+    assert family == "torch" and isinstance(ours(params), module.HeavyBall)
+    assert {"default", "foreach"} <= set(variants) and all(isinstance(v(params), torch.optim.SGD) for v in variants.values())
     # the chapters pin their method lists: registering an optimizer never enlarges an experiment
     chapters = Path(__file__).resolve().parents[1] / "chapters"
     for notebook in sorted(chapters.glob("*.ipynb")):

@@ -175,3 +175,47 @@ def test_a_legend_sits_beside_the_data_never_over_it():
     empty = plt.subplots()[1]
     assert plots.legend_outside(empty) is None  # nothing labelled: no empty legend box
     plt.close("all")
+
+
+def test_panels_draw_one_curve_panel_per_spec_with_its_axes_settings():
+    frame = pd.DataFrame({"tag": ["a"] * 4 + ["b"] * 4, "optimizer": ["adam"] * 4 + ["sgd"] * 4,
+                          "seed": [0, 0, 1, 1] * 2, "step": [1, 2] * 4, "train_loss": [1.0, 0.5, 1.2, 0.6] * 2})
+    fig = plots.panels([dict(frame=frame, x="step", y="train_loss", logy=True, title="loss"),
+                        dict(frame=frame, x="step", y="train_loss", xlabel="steps", ylim=(0, 2), title="again")],
+                       ncols=2, size=(4, 3))
+    first, second = fig.axes[:2]
+    assert first.get_yscale() == "log" and first.get_title() == "loss" and first.get_legend() is not None
+    assert second.get_xlabel() == "steps" and second.get_ylim() == (0, 2) and second.get_yscale() == "linear"
+    assert [t.get_text() for t in first.get_legend().get_texts()] == ["a", "b"]
+    assert tuple(fig.get_size_inches()) == (8, 3)
+    plt.close(fig)
+    fig = plots.panels([dict(frame=frame, x="step", y="train_loss")] * 3, ncols=2, legend=False)
+    assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_the_scoreboards_bars_count_each_chapters_verdicts_with_their_symbols():
+    from optim import book
+
+    board = pd.DataFrame({"chapter": ["A", "A", "A", "B"], "claim": ["c1", "c2", "c3", "c4"],
+                          "verdict": ["reproduced", "reproduced", "inconclusive", "not reproduced"]})
+    fig = book.verdict_bars(board)
+    (ax,) = fig.axes
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text())
+    assert labels == sorted([f"{book.BADGES['reproduced'][0]} 2", f"{book.BADGES['inconclusive'][0]} 1",
+                             f"{book.BADGES['not reproduced'][0]} 1"])
+    assert ax.get_title() == "4 claims from 2 chapters, by verdict"
+    plt.close(fig)
+
+
+def test_seed_panels_put_one_dot_plot_per_panel_with_its_axes_settings():
+    values = {"a": pd.Series([1.0, 2.0, 3.0]), "b": pd.Series([2.0, 2.5, 3.5])}
+    fig = plots.seed_panels([dict(values=values, title="one", yscale="log"), dict(values=values, scale=100, title="two")],
+                            size=(3, 4))
+    first, second = fig.axes
+    assert first.get_title() == "one" and first.get_yscale() == "log" and second.get_yscale() == "linear"
+    assert [t.get_text() for t in second.get_xticklabels()] == ["a", "b"]
+    np.testing.assert_allclose(sorted(second.collections[0].get_offsets()[:, 1]), [100.0, 200.0, 300.0])
+    assert tuple(fig.get_size_inches()) == (6, 4)
+    plt.close(fig)

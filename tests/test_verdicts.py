@@ -307,3 +307,33 @@ def test_pooled_interval_covers_the_mean_offset_at_its_level():
 def test_pooled_refuses_a_stratum_with_a_diverged_run_naming_it():
     with pytest.raises(ValueError, match="stratum 'AMSGrad' has a diverged run"):
         verdicts.pooled("a", "b", {"Adam": ([1, 2], [1, 2]), "AMSGrad": ([1, float("nan")], [1, 2])}, "m", "similar", 0.05)
+
+
+def test_judge_pairs_is_judge_of_each_pairs_comparison_at_the_plans_sesoi():
+    plan = verdicts.Plan(metric="loss", read_at="end", sesoi=0.1, sesoi_source="test", kind="superiority", family="t",
+                         seeds=3, claim="a beats b and c")
+    values = {"a": pd.Series([1.0, 1.1, 0.9]), "b": pd.Series([2.0, 2.1, 1.9]), "c": pd.Series([1.0, 1.2, 0.95])}
+    by_hand = verdicts.judge(plan, [verdicts.compare("a", values["a"], o, values[o], "final training loss", "less", 0.1)
+                                    for o in ("b", "c")], "full", note="n")
+    assert verdicts.judge_pairs(plan, values, [("a", "b"), ("a", "c")], "less", "full", note="n") == by_hand
+    mixed = verdicts.judge(plan, [verdicts.compare("a", values["a"], "b", values["b"], "final training loss", "less", 0.1),
+                                  verdicts.compare("a", values["a"], "c", values["c"], "final training loss", "similar",
+                                                   0.1)], "full")
+    assert verdicts.judge_pairs(plan, values, [("a", "b"), ("a", "c", "similar")], "less", "full") == mixed
+    accuracy = {k: 1 - v / 10 for k, v in values.items()}
+    by_hand = verdicts.judge(plan, [verdicts.compare("a", accuracy["a"], "b", accuracy["b"], "final test accuracy",
+                                                     "greater", 0.1, "difference", higher_is_better=True)], "full")
+    assert verdicts.judge_accuracy(plan, accuracy, [("a", "b")], "greater", "full") == by_hand
+
+
+@pytest.mark.parametrize("direction, outcome, low, high, words", [
+    ("similar", "supports", 0.95, 1.05, "alike"), ("similar", "contradicts", 1.2, 1.4, "different"),
+    ("similar", "inconclusive", 0.8, 1.2, "the seeds cannot tell"),
+    ("less", "supports", 0.7, 0.85, "lower by at least 10%"), ("less", "contradicts", 1.1, 1.3, "higher"),
+    ("less", "contradicts", 0.92, 1.05, "not lower by 10%"), ("less", "inconclusive", 0.8, 1.05, "the seeds cannot tell"),
+    ("greater", "supports", 1.2, 1.4, "higher by at least 10%"), ("greater", "contradicts", 0.7, 0.9, "lower")])
+def test_a_ratio_comparison_in_words(direction, outcome, low, high, words):
+    from optim import book
+
+    c = dict(direction=direction, outcome=outcome, low=low, high=high, effect=(low + high) / 2, sesoi=0.1)
+    assert book.ratio_words(c) == f"{(low + high) / 2:.3g}× [{low:.3g}, {high:.3g}], {words}"

@@ -1,0 +1,41 @@
+"""The chapters' numerical checks (optim.checks) and ND-Adam's probe reading (optim.rownorms)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optim import checks, rownorms
+
+
+@pytest.fixture(autouse=True)
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTIM_RESULTS_DIR", str(tmp_path))
+
+
+def test_nadam_follows_torchs_nadam_step_for_step_on_the_cnn():
+    assert checks.nadam_parity("mnist", steps=3, seed=0, profile="quick") < 1e-5
+
+
+def test_scaling_a_normalized_tensor_leaves_the_output_and_scales_the_gradient_by_its_inverse():
+    table = checks.scale_check("mnist", dict(depth=10, widen=1), c=3.0, seed=0, profile="quick")
+    rows = table.set_index("tensor")
+    feeding_bn = [t for t in rows.index if t.endswith("conv1.weight")]  # each block's first conv: batch norm follows
+    assert len(feeding_bn) == 3
+    assert (rows.loc[feeding_bn, "output_change"] < 0.01).all()
+    np.testing.assert_allclose(rows.loc[feeding_bn, "gradient_ratio"], 3.0, rtol=0.01)
+    assert rows.loc["stem.weight", "output_change"] > 1.0  # the stem feeds the residual sum: not invariant
+
+
+def test_mechanism_reads_norms_alignment_and_drift_per_method():
+    rows = []
+    for tag, norm in [("ND-Adam", lambda s: 1.0), ("Adam", lambda s: 1.0 + 0.1 * s)]:
+        for seed in (0, 1):
+            for step in (1, 2, 3):
+                rows.append(dict(tag=tag, seed=seed, step=step, row_norm_mean=norm(step),
+                                 row_norm_error=abs(norm(step) - 1), update_moment_cosine=1.0 if tag == "ND-Adam" else 0.5))
+    mech = rownorms.mechanism(pd.DataFrame(rows))
+    assert mech.norm_error["ND-Adam"] == 0.0 and mech.norm_error["Adam"] == pytest.approx(0.3)
+    assert list(mech.alignment["Adam"]) == [0.5, 0.5]
+    assert mech.norm_start["Adam"] == pytest.approx(1.1) and mech.norm_end["Adam"] == pytest.approx(1.3)
+    np.testing.assert_allclose(mech.drift["Adam"], [1.3 / 1.1 - 1] * 2)
+    np.testing.assert_allclose(mech.drift["ND-Adam"], [0.0, 0.0])

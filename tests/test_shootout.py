@@ -1,0 +1,68 @@
+"""optim.shootout on hand-made run frames, against hand computations and scipy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from optim import shootout
+
+
+def test_standing_names_the_optimizers_near_the_best_and_the_others():
+    words = shootout.standing(pd.Series({"adam": 0.10, "sgd": 0.5, "nadam": 0.12}))
+    assert words == ("2 of 3 end within 1.5× the lowest final training loss (adam, nadam: 0.100–0.120); "
+                     "the others end at sgd 0.5")
+
+
+def test_near_uniform_lists_the_runs_that_learned_nothing():
+    ends = pd.DataFrame(dict(optimizer=["a", "b"], seed=[0, 1], train_loss=[2.29, 0.3], test_acc=[0.1, 0.9]))
+    assert shootout.near_uniform(ends, 10) == "a seed 0 (test accuracy 10.0%)"
+    assert shootout.near_uniform(ends.iloc[1:], 10) == ""
+
+
+def _runs():
+    rows = []
+    for opt, losses in [("a", [1.0, 0.4, 0.2]), ("b", [1.0, 0.8, 0.6])]:
+        for seed in (0, 1):
+            for step, loss in enumerate(losses, 1):
+                rows.append(dict(key=f"{opt}{seed}", optimizer=opt, seed=seed, step=step, epoch=step, wall_time=30.0,
+                                 train_loss=loss, test_acc=0.9 if opt == "a" else 0.8 + 0.01 * seed))
+    return pd.DataFrame(rows)
+
+
+def test_tuned_summary_reads_rates_accuracy_and_time_to_target():
+    runs = _runs()
+    table = shootout.tuned_summary(runs, runs, pd.Series({"a": 0.5, "b": 2.0}), {"a": 1.0, "b": 1.0}, 0.4, ["a", "b"])
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["a", "iterations to target"] == 2 and table.loc["a", "seconds to target"] == pytest.approx(20.0)
+    assert np.isnan(table.loc["b", "iterations to target"]) and table.loc["b", "runs reaching target"] == 0
+    assert table.loc["b", "× default"] == 2.0 and table.loc["b", "test accuracy"] == pytest.approx(0.805)
+    half = stats.t.ppf(0.95, 1) * np.std([0.8, 0.81], ddof=1) / np.sqrt(2)
+    assert table.loc["b", "± 90% CI"] == pytest.approx(half)
+
+
+def test_bug_effects_and_what_the_benchmark_reports():
+    rows = [dict(key=f"{tag}{seed}", tag=tag, seed=seed, epoch=1, test_acc=test + 0.01 * seed, train_acc=train)
+            for tag, test, train in [("honest", 0.90, 0.85), ("eval mode after epoch 1", 0.92, 0.85),
+                                     ("augmented test set", 0.88, 0.85)] for seed in (0, 1)]
+    runs = pd.DataFrame(rows)
+    effects = shootout.bug_effects(runs)
+    assert effects["bug 1"][2] == pytest.approx(0.85 - 0.905)
+    assert effects["bug 2"][2] == pytest.approx(0.02) and effects["bug 3"][2] == pytest.approx(-0.02)
+    assert list(effects["bug 2"][1]) == pytest.approx([0.92, 0.93])
+    reported = shootout.reported(runs)
+    assert set(reported.setting) == set(shootout.REPORTED)
+    assert reported[reported.setting.str.startswith("bug 1")]["value"].tolist() == [0.85, 0.85]
+
+
+def test_family_loss_rank_correlation_and_twins():
+    final = pd.DataFrame({"a": [1.0, 4.0], "b": [4.0, 1.0], "c": [np.nan, 2.0]}, index=[0, 1])
+    np.testing.assert_allclose(shootout.family_loss(final, ["a", "b"]), [2.0, 2.0])
+    assert np.isnan(shootout.family_loss(final, ["a", "c"])[0])
+    loss = pd.DataFrame({"a": [0.1, 0.3], "b": [0.2, 0.1], "c": [0.3, 0.2]}, index=[0, 1])
+    acc = pd.DataFrame({"a": [0.9, 0.7], "b": [0.8, 0.9], "c": [0.85, 0.8]}, index=[0, 1])
+    rho = shootout.rank_correlation(loss, acc)
+    for seed in (0, 1):
+        assert rho[seed] == pytest.approx(stats.spearmanr(loss.loc[seed], -acc.loc[seed]).statistic)
+    table = pd.DataFrame({0: [1.0, 1.0, 2.0], 1: [3.0, 3.0, 3.0]}, index=["sgd", "sgdw", "adam"])
+    assert shootout.twins([table], "sgd", ["adam", "sgd", "sgdw"]) == ["sgdw"]
