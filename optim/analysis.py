@@ -82,3 +82,9 @@ def per_seed(frame: pd.DataFrame, by: str, metric: str, at: int | None = None) -
             raise ValueError(f"per_seed: {by}={name!r} has several runs per seed; select one setting first")
         out[name] = pd.Series(group[metric].to_numpy(dtype=float), index=group["seed"].to_numpy(), name=metric)
     return out
+
+
+def perplexity(loss):
+    """A language model's perplexity from its mean cross-entropy per token in nats: exp(loss)
+    (a Series, array or number; a diverged run's NaN stays NaN)."""
+    return np.exp(loss)

@@ -112,7 +112,8 @@ def legend_outside(ax, title: str | None = None, **kwargs):
 # Axis labels for the tidy frames' columns: names and units, never raw column names.
 AXIS_LABELS = {"epoch": "epoch", "step": "iteration (minibatch)", "train_loss": "training loss (nats)",
                "test_loss": "test loss (nats)", "val_loss": "validation loss (nats)", "train_acc": "training accuracy",
-               "test_acc": "test accuracy", "val_acc": "validation accuracy", "lr": "learning rate", "time": "seconds"}
+               "test_acc": "test accuracy", "val_acc": "validation accuracy", "lr": "learning rate", "time": "seconds",
+               "val_perplexity": "validation perplexity", "test_perplexity": "test perplexity"}
 
 
 def axis_label(column: str) -> str:

@@ -134,3 +134,7 @@ def test_the_choice_note_names_each_grid_and_flags_an_edge():
                            "grid": [(3e-4, 1e-3, 3e-3), (0.01, 0.03, 0.1)], "on_edge": [False, True]})
     assert tuning.choice_note(chosen, "optimizer") == ("α chosen on the selection runs: adam 0.001 (grid 0.0003–0.003), "
                                                        "sgd 0.1 (grid 0.01–0.1, on its edge)")
+
+
+def test_perplexity_is_the_exponential_of_the_loss_in_nats():
+    np.testing.assert_allclose(analysis.perplexity(pd.Series([np.log(100.0), np.log(2.0), np.nan])), [100.0, 2.0, np.nan])
