@@ -9,11 +9,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from . import mode
+from . import mode, verdicts
 from .atomic import write_json_atomic
 from .layout import CLAIMS, DEVICES, PROFILES, ROOT
 
@@ -110,6 +112,66 @@ def setup(profile: str, device: str, seeds, datasets: dict[str, str] | None = No
     from .runner import select
 
     return profile_seeds(profile, seeds, full_seeds), (select(sizes, profile) if sizes is not None else None)
+
+
+@dataclass
+class Chapter:
+    """A chapter as its code sees it (:func:`chapter`): its ``name`` (typed once), ``profile``,
+    ``device``, judged ``seeds`` and the profile's ``sizes``; the rest of the chapter API takes
+    them from here — its plans, header, claims and glued values."""
+
+    name: str
+    profile: str
+    device: str
+    seeds: list[int]
+    sizes: object = None
+
+    @cached_property
+    def plans(self) -> dict:
+        """The chapter's declared plans (``chapters/plans/<name>.yml``, :func:`optim.verdicts.plans`)."""
+        return verdicts.plans(self.name)
+
+    def select(self, options: dict):
+        """``options[profile]`` (:func:`optim.runner.select`)."""
+        from .runner import select
+
+        return select(options, self.profile)
+
+    def header(self, dataset: str, frame=None, **details):
+        """:func:`header` of this chapter."""
+        return header(self.name, self.profile, dataset, frame, **details)
+
+    def judge(self, plan: str, comparisons: list, note: str = "") -> dict:
+        """The claim of the plan named ``plan`` (:func:`optim.verdicts.judge`)."""
+        return verdicts.judge(self.plans[plan], comparisons, self.profile, note=note)
+
+    def judge_pairs(self, plan: str, values, pairs, direction: str, **options) -> dict:
+        """:func:`optim.verdicts.judge_pairs` under the plan named ``plan``."""
+        return verdicts.judge_pairs(self.plans[plan], values, pairs, direction, self.profile, **options)
+
+    def judge_accuracy(self, plan: str, values, pairs, direction: str, **options) -> dict:
+        """:func:`optim.verdicts.judge_accuracy` under the plan named ``plan``."""
+        return verdicts.judge_accuracy(self.plans[plan], values, pairs, direction, self.profile, **options)
+
+    def untestable(self, plan: str, reason: str) -> dict:
+        """The plan named ``plan``'s claim, which this profile cannot test, and why (:func:`optim.verdicts.untestable`)."""
+        return verdicts.untestable(self.plans[plan].claim, reason, self.plans[plan], self.profile,
+                                   section=self.plans[plan].section)
+
+    def claims(self, rows: list[dict]):
+        """:func:`claims`: the chapter's claims table, recorded for the scoreboard."""
+        return claims(self.name, rows, self.profile)
+
+    def glue(self, **values) -> None:
+        """:func:`glue_text` under the chapter's name."""
+        glue_text(self.name, **values)
+
+
+def chapter(name: str, profile: str, device: str, seeds, datasets: dict[str, str] | None = None,
+            sizes: dict | None = None, full_seeds: int = 3) -> Chapter:
+    """A chapter's first call: :func:`setup`'s checks, and the :class:`Chapter` its code uses."""
+    chosen, sized = setup(profile, device, seeds, datasets, sizes, full_seeds)
+    return Chapter(name, profile, device, chosen, sized)
 
 
 def convnet_engine(profile: str, device: str = "auto") -> dict[str, str]:

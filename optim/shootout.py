@@ -91,3 +91,21 @@ def rank_correlation(shootout: pd.DataFrame, tuned: pd.DataFrame) -> pd.Series:
 def twins(tables: list[pd.DataFrame], reference: str, candidates: list[str]) -> list[str]:
     """The ``candidates`` whose values equal ``reference``'s exactly in every table (optimizer × seed)."""
     return [o for o in candidates if o != reference and all(t.loc[o].equals(t.loc[reference]) for t in tables)]
+
+
+WHAT_A_BUG_DOES = {"not reproduced": "it changes the number", "reproduced": "no measurable change",
+                   "inconclusive": "inconclusive: its interval straddles half a point"}
+
+
+def bug_words(effects: dict, verdicts: dict) -> str:
+    """In words, per bug: its mean effect on the reported accuracy in points and what its claim's
+    verdict says (``effects``: :func:`bug_effects`; ``verdicts``: bug → its claim's verdict)."""
+    def why(bug, effect):
+        if bug != "bug 1":
+            return ""
+        way = "understates" if effect < 0 else "overstates"
+        return (f"; the training accuracy is measured with dropout on and on augmented images, so it {way} the "
+                "test accuracy")
+
+    return "; ".join(f"{bug} by {100 * effect:+.1f} points ({WHAT_A_BUG_DOES.get(verdicts[bug], verdicts[bug])}"
+                     f"{why(bug, effect)})" for bug, (_, _, effect) in effects.items())

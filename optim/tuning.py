@@ -140,3 +140,14 @@ def tuned_curves(specs_for: Callable[[str, float, list[int]], list], grids: dict
     epochs, steps = run_curves([s for name in grids for s in specs_for(name, values[name], list(seeds))],
                                profile=profile)
     return TunedCurves(epochs, steps, chosen, selection)
+
+
+def edges_text(choices, label: str = "tag", vary: str = "hp_lr", widened: str = "") -> str:
+    """In words, for the chapter's prose: the choices still on an edge of their grid after the
+    widening (``choices``: (model, :func:`choose`'s table) pairs; ``widened``: how often, in
+    words), or that none was."""
+    edges = [f"{model}, {r[label]}: {r[vary]:g}" for model, chosen in choices
+             for _, r in chosen[chosen["on_edge"]].iterrows()]
+    if not edges:
+        return "No step size was left at an edge of its grid."
+    return f"Step sizes still at an edge of their grid after widening it {widened}: " + "; ".join(edges) + "."

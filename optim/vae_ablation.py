@@ -10,10 +10,24 @@ import numpy as np
 import pandas as pd
 
 from .plots import legend_outside
+from .spec import RunSpec
 from .verdicts import Comparison, compare
 
 CEILING = 1e4  # a diverged run is drawn (and counted) at this loss; so is a finite loss above it
 CORRECTION_COLOURS = {"with": "tab:red", "without": "tab:green"}  # the paper's Figure 4 colours
+
+
+def specs(dataset: str, grid: dict, seeds, claim: dict, claim_seeds, **fields) -> list[RunSpec]:
+    """The ablation's Adam runs of the VAE: every cell of ``grid`` (β1 × β2 × α, with and without
+    the correction) on ``seeds``, and the claim's own cells (``claim``: its β2 and α values)
+    on the further ``claim_seeds`` too; ``fields`` go to every :class:`~optim.spec.RunSpec`."""
+    def run(b1, b2, bc, lr, seed):
+        return RunSpec("vae", dataset, "adam", dict(lr=lr, betas=(b1, b2), bias_correction=bc), seed=seed, **fields)
+
+    return ([run(b1, b2, bc, lr, s) for b1 in grid["beta1"] for b2 in grid["beta2"] for bc in (True, False)
+             for lr in grid["lr"] for s in seeds]
+            + [run(b1, claim["beta2"], bc, lr, s) for b1 in grid["beta1"] for bc in (True, False) for lr in claim["lr"]
+               for s in claim_seeds if s not in seeds])
 
 
 def settings(runs: pd.DataFrame) -> pd.DataFrame:

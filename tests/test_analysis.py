@@ -138,3 +138,13 @@ def test_the_choice_note_names_each_grid_and_flags_an_edge():
 
 def test_perplexity_is_the_exponential_of_the_loss_in_nats():
     np.testing.assert_allclose(analysis.perplexity(pd.Series([np.log(100.0), np.log(2.0), np.nan])), [100.0, 2.0, np.nan])
+
+
+def test_edges_text_names_each_choice_left_on_an_edge():
+    from optim import tuning
+
+    inside = pd.DataFrame(dict(tag=["a"], hp_lr=[0.1], on_edge=[False]))
+    edge = pd.DataFrame(dict(tag=["b", "c"], hp_lr=[1.0, 0.01], on_edge=[True, False]))
+    assert tuning.edges_text([("m1", inside)]) == "No step size was left at an edge of its grid."
+    assert tuning.edges_text([("m1", inside), ("m2", edge)], widened="three times") == (
+        "Step sizes still at an edge of their grid after widening it three times: m2, b: 1.")

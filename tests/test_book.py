@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import pandas as pd
 import pytest
 
 from optim import book, publish
@@ -20,7 +21,7 @@ from optim import book, publish
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 NO_CLAIMS = {"intro", "scoreboard", "speed"}  # pages that render other pages' or stored results
-EXPECTED_FIGURES = {"testbed": 2, "adam": 6, "amsgrad": 5, "nadam": 3, "regime": 2, "adamw": 7, "swats": 4, "ndadam": 3,
+EXPECTED_FIGURES = {"testbed": 2, "adam": 6, "amsgrad": 5, "nadam": 4, "regime": 2, "adamw": 7, "swats": 4, "ndadam": 3,
                     "language": 3, "benchmark": 3, "deepobs": 4}
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
@@ -324,6 +325,26 @@ def test_chapter_setup_checks_each_parameter_by_name_and_returns_seeds_and_sizes
         book.setup("fast", "cpu", None, sizes=sizes)
     with pytest.raises(ValueError, match=r"^seeds=\[-1\] is invalid"):
         book.setup("quick", "cpu", [-1])
+
+
+def test_the_chapter_object_types_the_name_once_and_passes_its_profile_to_the_chapter_api(monkeypatch):
+    from optim import book, verdicts
+
+    ch = book.chapter("nadam", "full", "cpu", None, dict(dataset="mnist"),
+                      sizes={"quick": dict(epochs=2), "full": dict(epochs=20)})
+    assert (ch.seeds, ch.sizes, ch.plans) == ([0, 1, 2], dict(epochs=20), verdicts.plans("nadam"))
+    assert ch.select({"quick": 1, "full": 2}) == 2
+    values = {"a": pd.Series([1.0, 1.1, 0.9]), "b": pd.Series([2.0, 2.2, 1.8])}
+    assert ch.judge_pairs("cnn", values, [("a", "b")], "less") == verdicts.judge_pairs(
+        verdicts.plans("nadam")["cnn"], values, [("a", "b")], "less", "full")
+    row = ch.judge("cnn", [verdicts.compare("a", values["a"], "b", values["b"], "loss", "less", 0.1)], note="n")
+    assert row["profile"] == "full" and row["claim"] == ch.plans["cnn"].claim and row["measured"].endswith(". n")
+    glued = {}
+    monkeypatch.setattr(book, "glue_text", lambda chapter, **values: glued.update({chapter: values}))
+    ch.glue(x="1")
+    assert glued == {"nadam": {"x": "1"}}
+    with pytest.raises(ValueError, match=r"^profile='fast' is invalid"):
+        book.chapter("nadam", "fast", "cpu", None)
 
 
 @pytest.mark.parametrize("native", [True, False])

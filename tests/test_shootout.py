@@ -66,3 +66,11 @@ def test_family_loss_rank_correlation_and_twins():
         assert rho[seed] == pytest.approx(stats.spearmanr(loss.loc[seed], -acc.loc[seed]).statistic)
     table = pd.DataFrame({0: [1.0, 1.0, 2.0], 1: [3.0, 3.0, 3.0]}, index=["sgd", "sgdw", "adam"])
     assert shootout.twins([table], "sgd", ["adam", "sgd", "sgdw"]) == ["sgdw"]
+
+
+def test_bug_words_state_each_effect_and_what_its_verdict_means():
+    effects = {"bug 1": ("x", None, -0.061), "bug 2": ("y", None, 0.007)}
+    words = shootout.bug_words(effects, {"bug 1": "not reproduced", "bug 2": "inconclusive"})
+    assert words == ("bug 1 by -6.1 points (it changes the number; the training accuracy is measured with dropout on "
+                     "and on augmented images, so it understates the test accuracy); bug 2 by +0.7 points "
+                     "(inconclusive: its interval straddles half a point)")

@@ -55,3 +55,13 @@ def test_figure_draws_one_panel_per_beta_pair_with_both_corrections():
     assert [line.get_label() for line in ax.get_lines()] == ["with correction", "without correction"]
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [101.0])
     plt.close(fig)
+
+
+def test_specs_cover_the_grid_and_the_claims_cells_on_the_further_seeds():
+    grid = dict(beta1=(0.0, 0.9), beta2=(0.99, 0.9999), lr=(1e-3, 1e-2))
+    specs = vae_ablation.specs("mnist", grid, [0, 1], dict(beta2=0.9999, lr=(1e-3,)), [0, 1, 2, 3], epochs=1)
+    assert len(specs) == 2 * 2 * 2 * 2 * 2 + 2 * 2 * 1 * 2  # the grid on 2 seeds; the claim's cells on seeds 2, 3
+    extra = specs[16 * 2:]
+    assert {s.seed for s in extra} == {2, 3} and {dict(s.hparams)["betas"][1] for s in extra} == {0.9999}
+    assert {dict(s.hparams)["bias_correction"] for s in specs} == {True, False} and {s.epochs for s in specs} == {1}
+    assert len({s.key for s in specs}) == len(specs)
