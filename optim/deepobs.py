@@ -257,8 +257,6 @@ def figure(ours: pd.DataFrame, problem: str, metric_label: str, *, logy: bool = 
     its panel."""
     import matplotlib.pyplot as plt
 
-    from .plots import legend_outside
-
     theirs, metric = published(problem), _lookup(PROBLEMS, problem, "DeepOBS problem").metric
     labels = list(dict.fromkeys(ours["tag"]))
     ncols = min(3, len(labels))
@@ -285,8 +283,9 @@ def figure(ours: pd.DataFrame, problem: str, metric_label: str, *, logy: bool = 
             ax.text(0.5, 0.5, "\n".join(notes), transform=ax.transAxes, ha="center", va="center", fontsize=9)
     fig.supxlabel("training images seen (epochs of 50,000)", fontsize=11)
     fig.supylabel(metric_label, fontsize=11)
-    legend_outside(axes[0][0], fontsize=8)
-    fig.tight_layout()
+    # one legend for every panel, above them (beside the first panel it would cover the second)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=3, frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 

@@ -185,7 +185,7 @@ def test_chapters_with_stored_results_render_side_by_side_from_their_own_results
     stored, results = ROOT / "data" / "results", tmp_path / "results"
     shutil.copytree(stored / "canaries", results / "canaries")
     (results / "full").mkdir()
-    for chapter in ("testbed", "nadam"):
+    for chapter in ("testbed", "regime"):
         manifest = stored / "manifests" / f"{chapter}.json"
         (results / "manifests").mkdir(exist_ok=True)
         shutil.copy(manifest, results / "manifests")
@@ -193,8 +193,8 @@ def test_chapters_with_stored_results_render_side_by_side_from_their_own_results
             shutil.copy(stored / "full" / f"{key}.json.gz", results / "full")
     manifests = {p.name: p.read_bytes() for p in (results / "manifests").iterdir()}
     monkeypatch.setenv("OPTIM_RESULTS_DIR", str(results))  # the workers' results: these copies only
-    rendered = dict(publish.render_stored(["testbed", "nadam"], tmp_path / "out", workers=2))
-    assert sorted(rendered) == ["nadam", "testbed"]
+    rendered = dict(publish.render_stored(["testbed", "regime"], tmp_path / "out", workers=2))
+    assert sorted(rendered) == ["regime", "testbed"]
     for chapter in rendered:
         nb = nbformat.read(tmp_path / "out" / f"{chapter}.ipynb", as_version=4)
         shown = "".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
