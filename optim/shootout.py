@@ -109,3 +109,66 @@ def bug_words(effects: dict, verdicts: dict) -> str:
 
     return "; ".join(f"{bug} by {100 * effect:+.1f} points ({WHAT_A_BUG_DOES.get(verdicts[bug], verdicts[bug])}"
                      f"{why(bug, effect)})" for bug, (_, _, effect) in effects.items())
+
+
+# The families by the algorithm: a step scaled per parameter by a running average of squared
+# gradients, or one global step; SWATS switches from the first to the second, so it is in neither.
+ADAPTIVE = ["adagrad", "rmsprop", "adadelta", "adam", "adamax", "amsgrad", "nadam", "adamw", "ndadam"]
+SGD_TYPE = ["sgd", "momentum", "nesterov", "sgdw"]
+BUG_PLANS = [("bug 1", "bug1", "training minus test accuracy, honest run"),
+             ("bug 2", "bug2", "test accuracy, buggy minus honest"), ("bug 3", "bug3", "test accuracy, buggy minus honest")]
+
+
+def claims(ch, shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame, bug_runs: pd.DataFrame,
+           accuracy: pd.Series) -> list[dict]:
+    """The chapter's claims (``ch``: the :class:`optim.book.Chapter`): at lr = 0.001 the adaptive
+    family ends below the SGD-type one (:func:`family_loss`, paired by seed); the shoot-out's
+    ranking predicts the tuned one (:func:`rank_correlation`, strong > 0.8 and moderate > 0.5);
+    the tuned optimizers differ in test accuracy (omnibus; ``accuracy``: their mean final test
+    accuracy, quoted in the note); and each evaluation bug of :data:`BUGS` against the honest
+    accuracy. A claim over seeds with a single shoot-out seed is untestable, and says so."""
+    from . import verdicts
+
+    shoot = pd.DataFrame(per_seed(shootout_epochs, "optimizer", "train_loss"))  # seeds × optimizers
+    rho = rank_correlation(shoot, pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))
+    bugs, honest = bug_effects(bug_runs), per_seed(bug_runs, "tag", "test_acc")["honest"]
+    one_seed = "one shoot-out seed in this profile: a {} over seeds needs two"
+    return [
+        ch.judge("adaptive_faster", [verdicts.compare(
+            "adaptive family", family_loss(shoot, ADAPTIVE), "SGD-type family", family_loss(shoot, SGD_TYPE),
+            "final training loss (geometric mean over the family)", "less", ch.plans["adaptive_faster"].sesoi)])
+        if len(shoot) > 1 else ch.untestable("adaptive_faster", one_seed.format("comparison")),
+        ch.judge("ranking", [verdicts.estimate("Spearman correlation with the tuned ranking (strong)", rho, "greater", 0.8),
+                             verdicts.estimate("the same (moderate)", rho, "greater", 0.5)])
+        if len(rho) > 1 else ch.untestable("ranking", one_seed.format("correlation")),
+        ch.judge("differ", [verdicts.omnibus("test accuracy after tuning",
+                                             pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))],
+                 note=f"best mean {accuracy.idxmax()} {accuracy.max():.4f}, worst {accuracy.idxmin()} {accuracy.min():.4f}"),
+    ] + [ch.judge(plan, [verdicts.compare(bugs[bug][0], bugs[bug][1], "honest test accuracy", honest, "final accuracy",
+                                          "similar", ch.plans[plan].sesoi, "difference", higher_is_better=True)],
+                  note=f"{measure}: {bugs[bug][2]:+.4f}") for bug, plan, measure in BUG_PLANS]
+
+
+def glue_values(ch, rows: list[dict], shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame,
+                bug_runs: pd.DataFrame, accuracy: pd.Series, optimizers: list[str]) -> dict[str, object]:
+    """The numbers and phrases the chapter's reading quotes, from its claims ``rows`` (in
+    :func:`claims`' order) and the runs: the shoot-out's verdicts, Spearman's ρ, how many tuned
+    optimizers end within the SESOI of the best, the spread, the control (optimizers that end
+    exactly where SGD does, in every run) and the bugs' effects (:func:`bug_words`)."""
+    shoot = pd.DataFrame(per_seed(shootout_epochs, "optimizer", "train_loss"))
+    rho = float(rank_correlation(shoot, pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc"))).mean())
+    tied = accuracy[accuracy >= accuracy.max() - ch.plans["bug1"].sesoi].index  # within the claims' smallest effect
+    by_seed = [last(frame).set_index(["optimizer", "seed"])[column].unstack()
+               for frame, column in ((tuned_epochs, "test_acc"), (shootout_epochs, "train_loss"))]
+    same_as_sgd = twins(by_seed, "sgd", optimizers)
+    verdict = [row["verdict"] for row in rows]
+    return dict(
+        ranking=("At lr = 0.001 the adaptive methods do train faster than the SGD-type ones" if verdict[0] == "reproduced"
+                 else "That the adaptive methods train faster at lr = 0.001 is"),
+        ranking_verdict=verdict[0], guide="a fair" if verdict[1] == "reproduced" else "a poor",
+        rho=f"{rho:.2f}", rho_verdict=verdict[1], tied=len(tied), optimizers=len(accuracy), best=accuracy.idxmax(),
+        best_acc=f"{accuracy.max():.2%}", worst=accuracy.idxmin(), worst_acc=f"{accuracy.min():.2%}",
+        spread=f"{100 * (accuracy.max() - accuracy.min()):.1f}", spread_verdict=verdict[2],
+        twins=(f" {' and '.join(same_as_sgd)} ended exactly where SGD did, in every run: the control works."
+               if same_as_sgd else " No optimizer ended exactly where SGD did."),
+        bugs=bug_words(bug_effects(bug_runs), dict(zip(BUGS, verdict[3:]))))
