@@ -172,3 +172,47 @@ def glue_values(ch, rows: list[dict], shootout_epochs: pd.DataFrame, tuned_epoch
         twins=(f" {' and '.join(same_as_sgd)} ended exactly where SGD did, in every run: the control works."
                if same_as_sgd else " No optimizer ended exactly where SGD did."),
         bugs=bug_words(bug_effects(bug_runs), dict(zip(BUGS, verdict[3:]))))
+
+
+def shootout_glue(shootout_epochs: pd.DataFrame, defaults_epochs: pd.DataFrame, defaults: dict[str, float],
+                  classes: int) -> dict[str, object]:
+    """The shoot-out's reading: who ends near the lowest final training loss at lr = 0.001 and at
+    each constructor's default rate (:func:`standing`), which default helped and hurt most (the
+    ratio of final losses, optimizers whose default is 0.001 left out), and the runs that end
+    near a uniform guess over ``classes`` (:func:`near_uniform`)."""
+    shoot_last, default_last = last(shootout_epochs), last(defaults_epochs)
+    shoot_end = shoot_last.groupby("optimizer")["train_loss"].mean()
+    default_end = default_last.groupby("optimizer")["train_loss"].mean()
+    change = (default_end / shoot_end).drop([o for o, lr in defaults.items() if lr == 1e-3 and o in shoot_end.index])
+    stuck = {"lr = 0.001": near_uniform(shoot_last, classes), "the default rates": near_uniform(default_last, classes)}
+    stuck_text = "".join(f" At {where}, these runs end within 5% of a uniform guess's loss: {runs}."
+                         for where, runs in stuck.items() if runs)
+    return dict(shootout_standing=standing(shoot_end), classes=classes, uniform=f"{np.log(classes):.2f}",
+                default_standing=standing(default_end), helped=change.idxmin(), helped_by=f"{change.min():.2g}",
+                hurt=change.idxmax(), hurt_by=f"{change.max():.2g}",
+                stuck=stuck_text or " No run ends near a uniform guess's loss.")
+
+
+def bug_figure(bug_runs: pd.DataFrame):
+    """What the benchmark reports per epoch under each setting of :data:`REPORTED` (left), and each
+    seed's value after the last epoch beside the mean (right)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from . import plots
+
+    shown = reported(bug_runs)
+    final = shown[shown.epoch == shown.epoch.max()]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw=dict(width_ratios=(3, 2)))
+    plots.curves(shown, "epoch", "value", "setting", ax=axes[0], marker="o", title="what the benchmark reports, per epoch")
+    axes[0].set(ylabel="reported accuracy")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
+    axes[0].get_legend().remove()
+    plots.seed_points({s: g.set_index("seed")["value"] for s, g in final.groupby("setting", sort=False)}, ax=axes[1],
+                      colours=plots.tag_palette(shown, "setting"), scale=100)
+    axes[1].set(ylabel="after the last epoch (%)", title="each seed and the mean",
+                xticklabels=["honest", "bug 1", "bug 2", "bug 3"])
+    axes[1].tick_params(axis="x", rotation=0)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -119,3 +119,27 @@ def test_the_chapters_claims_read_families_ranks_and_bugs_under_their_plans():
     assert glue["bugs"].startswith("bug 1 by +5.0 points")
     one = shootout.claims(ch, shoot[shoot.seed == 0], tuned, bugs, accuracy)
     assert one[0]["verdict"] == one[1]["verdict"] == "not testable at this scale"
+
+
+def test_the_shootout_reading_names_who_the_defaults_helped_and_hurt():
+    at_0001 = _final({"adam": [0.1, 0.1], "sgd": [1.0, 1.0], "adagrad": [0.5, 0.5]}, "train_loss").assign(test_acc=0.9)
+    at_default = _final({"adam": [0.1, 0.1], "sgd": [0.2, 0.2], "adagrad": [2.30, 2.30]}, "train_loss").assign(test_acc=0.1)
+    glue = shootout.shootout_glue(at_0001, at_default, {"adam": 1e-3, "sgd": 0.01, "adagrad": 0.01}, 10)
+    assert glue["helped"] == "sgd" and glue["helped_by"] == "0.2"  # 0.2 / 1.0, Adam's default is 0.001: left out
+    assert glue["hurt"] == "adagrad" and glue["hurt_by"] == "4.6"
+    assert glue["uniform"] == f"{np.log(10):.2f}" and "the default rates, these runs end" in glue["stuck"]
+    assert glue["shootout_standing"] == shootout.standing(pd.Series({"adagrad": 0.5, "adam": 0.1, "sgd": 1.0}))
+
+
+def test_the_bug_figure_shows_every_setting_per_epoch_and_per_seed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, _, bugs = _chapter_runs()
+    fig = shootout.bug_figure(bugs.assign(train_acc=bugs.train_acc.fillna(0.95), optimizer="adam"))
+    left, right = fig.axes
+    assert len(left.get_lines()) >= len(shootout.REPORTED)  # a line per reported setting
+    assert [t.get_text() for t in right.get_xticklabels()] == ["honest", "bug 1", "bug 2", "bug 3"]
+    plt.close(fig)
