@@ -362,3 +362,34 @@ def mlp_claims(ch, schedules: pd.DataFrame, blog: pd.DataFrame, epochs: int, bou
         ch.judge("blog", [verdicts.estimate(f"final test accuracy, {t}", accuracy[t], "less", bound)
                           for t, bound in bounds.items()]),
     ]
+
+
+# --- the checks on the MLP (plans sgdr_per_epoch, sgdr_periods, blog) -------------------------------
+def mlp_check_specs(dataset: str, seeds, *, epochs: int, batch_size: int, n_train: int | None, n_test: int | None,
+                    model_args: dict, device: str = "auto") -> tuple[list[RunSpec], list[RunSpec]]:
+    """The runs of the MLP checks: AdamW (α = 0.001, λ_norm = 0.03) under SGDR's variants — T0 = 1
+    with Tmult = 2 or 1, one cosine cycle, T0 = 1 stepped per epoch — step decay (×0.1 at 50% and
+    75%) and a constant rate; and, for the blog, under the Transformer warm-up ("noam" with
+    d_model = 512, its peak at 0.001 after 10% of the steps, the decay scaled to keep λ·α).
+    Returns (schedule runs, warm-up runs); the blog's warm restarts are the first SGDR variant."""
+    from .data import info
+
+    images = n_train or info(dataset).train_size
+    lam = normalized_weight_decay(0.03, batch_size, images, epochs) / 1e-3
+
+    def run(hparams, seed, schedule="sgdr", schedule_args=None, tag=""):
+        return RunSpec("mlp", dataset, "adamw", hparams, epochs=epochs, batch_size=batch_size, seed=seed,
+                       schedule=schedule, schedule_args=schedule_args or {}, model_args=model_args, n_train=n_train,
+                       n_test=n_test, device=device, tag=tag)
+
+    variants = {"SGDR (T0 = 1, Tmult = 2)": dict(t_0=1, t_mult=2), "SGDR (T0 = 1, Tmult = 1)": dict(t_0=1, t_mult=1),
+                f"one cosine cycle (T0 = {epochs})": dict(t_0=epochs, t_mult=1),
+                "SGDR (T0 = 1, Tmult = 2), stepped per epoch": dict(t_0=1, t_mult=2, per_batch=False)}
+    adamw = dict(lr=1e-3, weight_decay=lam)
+    schedules = ([run(adamw, s, schedule_args=args, tag=label) for label, args in variants.items() for s in seeds]
+                 + [run(adamw, s, "step", dict(milestones=(epochs // 2, 3 * epochs // 4)), "step decay (×0.1 at 50%, 75%)")
+                    for s in seeds] + [run(adamw, s, None, {}, "constant") for s in seeds])
+    warmup = max(1, epochs * int(np.ceil(images / batch_size)) // 10)
+    peak = np.sqrt(512 * warmup)  # noam's factor at its peak: lr·d^-0.5·w^-0.5 = 0.001
+    return schedules, [run(dict(lr=1e-3 * peak, weight_decay=lam / peak), s, "noam", dict(d_model=512, warmup=warmup),
+                           "AdamW + Transformer warm-up") for s in seeds]

@@ -212,3 +212,20 @@ def test_the_mlp_checks_compare_schedules_by_error_and_the_blogs_by_their_bounds
     assert rows[0]["comparisons"][0]["effect"] == 0.0
     assert [c["effect"] for c in rows[1]["comparisons"]] == pytest.approx([0.05, 0.0])
     assert rows[2]["comparisons"][0]["effect"] == pytest.approx(0.06)  # accuracy 0.06 against the bound 0.09
+
+
+def test_the_mlp_checks_run_adamw_under_each_schedule_and_the_warmup_peaks_at_the_same_rate():
+    schedules, warmup = decoupling.mlp_check_specs("fashion-mnist", [0, 1], epochs=4, batch_size=128, n_train=1280,
+                                                   n_test=100, model_args=dict(dropout=0.0))
+    assert len(schedules) == 6 * 2 and len(warmup) == 2
+    assert sorted({s.tag for s in schedules}) == sorted([
+        "SGDR (T0 = 1, Tmult = 2)", "SGDR (T0 = 1, Tmult = 1)", "one cosine cycle (T0 = 4)",
+        "SGDR (T0 = 1, Tmult = 2), stepped per epoch", "step decay (×0.1 at 50%, 75%)", "constant"])
+    lam = normalized_weight_decay(0.03, 128, 1280, 4) / 1e-3
+    assert dict(schedules[0].hparams) == dict(lr=1e-3, weight_decay=pytest.approx(lam))
+    noam = warmup[0]
+    w = dict(noam.schedule_args)["warmup"]
+    assert w == 4  # 10% of 4 epochs × 10 steps
+    lr, decay = dict(noam.hparams)["lr"], dict(noam.hparams)["weight_decay"]
+    assert lr * 512 ** -0.5 * w ** -0.5 == pytest.approx(1e-3)  # the peak of noam's factor d^-0.5·w^-0.5
+    assert lr * decay == pytest.approx(1e-3 * lam)  # AdamW's decay per step, α·λ, as at the constant rate
