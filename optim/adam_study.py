@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import verdicts, vae_ablation
+from . import vae_ablation, verdicts
 from .tuning import choice_note
 
 NAMES = {"adam": "Adam", "adamax": "AdaMax", "adagrad": "AdaGrad", "nesterov": "SGD-Nesterov",

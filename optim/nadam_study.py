@@ -10,6 +10,7 @@ the fair comparisons' "Nadam, α = …" / "Adam, α = …" and, tuned, "Nadam" /
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from . import verdicts
@@ -73,3 +74,46 @@ def glue_values(ch, rows: list[dict], models: dict[str, pd.DataFrame]) -> dict[s
     return dict(acc_low=f"{min(accuracies):.3f}", acc_high=f"{max(accuracies):.3f}", vs_adam=against("Adam"),
                 vs_sgd=against("SGD + Nesterov"), schedule_first=words("schedule_first"),
                 schedule_end=words("schedule_end"), equal=words("equal_rate"), tuned=words("tuned_rate"))
+
+
+def schedule_figure(beta1: float = 0.9, psi: float = 0.004, steps: int = 20_000, marks=((469, "1 MNIST epoch"),
+                                                                                      (4690, "10 epochs"))):
+    """Dozat's momentum schedule μ_t (:func:`optim.optimizers.nadam.momentum_schedule`) against
+    no schedule and TensorFlow's constant μ = β1, with ``marks`` (step, label) annotated (top);
+    and the weights Nadam's update gives the current gradient, (1 − μ_t)/(1 − Πμ), and the
+    look-ahead momentum, μ_{t+1} (bottom)."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    from .optimizers.nadam import momentum_schedule
+
+    t = np.arange(1, steps + 1)
+    mu = np.array([momentum_schedule(k, beta1, psi) for k in t])
+    fig, axes = plt.subplots(2, 1, figsize=(9, 7))
+    axes[0].plot(t, mu, label=f"μ_t (ψ = {psi:g})")
+    axes[0].plot(t, [momentum_schedule(k, beta1, 0.0) for k in t], "--", label="no schedule (ψ = 0): β1/2")
+    axes[0].axhline(beta1, color="k", lw=0.8, ls=":", label="constant μ = β1 (TensorFlow's Nesterov-Adam)")
+    for step, what in marks:
+        axes[0].axvline(step, color="0.6", lw=0.8)
+        axes[0].annotate(f"{what}: μ = {momentum_schedule(step, beta1, psi):.2f}", (step, 0.52), rotation=90,
+                         fontsize=8, ha="right", va="bottom", color="0.35")
+    axes[0].set(xscale="log", xlabel="step t", ylabel="μ_t", title=f"Dozat's momentum schedule, β1 = {beta1:g}")
+    plots.legend_outside(axes[0])
+    axes[1].plot(t, (1 - mu) / (1 - np.cumprod(mu)), label="current gradient: (1−μ_t)/(1−Πμ)")
+    axes[1].plot(t, mu[1:].tolist() + [mu[-1]], label="look-ahead momentum: μ_{t+1}")
+    axes[1].set(xscale="log", xlabel="step t", ylabel="weight", title="weights in the Nadam update")
+    plots.legend_outside(axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def schedule_glue(specs: dict, beta1: float = 0.9, psi: float = 0.004) -> dict[str, str]:
+    """Each model's training length in steps and the μ_t its schedule reaches by then (``specs``:
+    model → one of its runs), keyed ``<model>_steps`` and ``mu_<model>``, and μ at the first step."""
+    from .optimizers.nadam import momentum_schedule
+    from .runner import steps_per_epoch
+
+    total = {model: spec.epochs * steps_per_epoch(spec) for model, spec in specs.items()}
+    return dict(mu_start=f"{momentum_schedule(1, beta1, psi):.2f}",
+                **{f"{model}_steps": f"{steps:,}" for model, steps in total.items()},
+                **{f"mu_{model}": f"{momentum_schedule(steps, beta1, psi):.2f}" for model, steps in total.items()})

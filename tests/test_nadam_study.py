@@ -40,3 +40,31 @@ def test_the_claims_compare_paired_ratios_under_each_plan_and_quote_them():
     assert glue["acc_low"] == glue["acc_high"] == "0.900"
     assert glue["vs_adam"].startswith(f"CNN {book.ratio_words(cnn_vs_adam)}; MLP ")
     assert glue["equal"] == f"CNN, α = 0.001 {book.ratio_words(rows[6]['comparisons'][0])}"
+
+
+def test_the_schedule_figure_draws_dozats_mu_and_the_update_weights():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from optim.optimizers.nadam import momentum_schedule
+
+    fig = nadam_study.schedule_figure(steps=1000, marks=((100, "a hundred steps"),))
+    top, bottom = fig.axes
+    mu = top.get_lines()[0].get_ydata()
+    # Dozat's μ_t = β1·(1 − ½·0.96^(t·ψ)), read off the figure's first line
+    np.testing.assert_allclose(mu[[0, 99, 999]], [0.9 * (1 - 0.5 * 0.96 ** (t * 0.004)) for t in (1, 100, 1000)])
+    assert top.texts[0].get_text() == f"a hundred steps: μ = {momentum_schedule(100, 0.9, 0.004):.2f}"
+    weights = bottom.get_lines()[0].get_ydata()
+    assert weights[0] == pytest.approx(1.0)  # the first step's gradient gets the whole weight: (1 − μ1)/(1 − μ1)
+    plt.close(fig)
+
+
+def test_the_schedule_glue_gives_each_models_steps_and_its_final_mu():
+    from optim.spec import RunSpec
+
+    spec = RunSpec("mlp", "mnist", "nadam", dict(lr=1e-3), epochs=2, batch_size=100, n_train=1000)
+    glue = nadam_study.schedule_glue({"mlp": spec})
+    assert glue["mlp_steps"] == "20" and glue["mu_start"] == f"{0.9 * (1 - 0.5 * 0.96 ** 0.004):.2f}"
+    assert glue["mu_mlp"] == f"{0.9 * (1 - 0.5 * 0.96 ** (20 * 0.004)):.2f}"
