@@ -216,4 +216,37 @@ def glue_values(ch, deterministic: pd.DataFrame, long_runs: dict, maps: dict, se
            for key, column in [("gap", "gap_slope"), ("regret", "regret_slope"), ("x", "mean_x")]},
         curve_fails=int((maps[ADAM][1] > 0.9).sum()), curve_points=len(maps[ADAM][1]),
         map_adam=int((maps[ADAM][0] > 0).sum()), map_cells=maps[ADAM][0].size,
-        map_ams=int((maps[PAPER][0] > 0).sum()))
+        map_ams=int((maps[PAPER][0] > 0).sum()),
+        wrong_half="; ".join(f"{label} ends on the wrong half (x > 0) in {len(w)} of {len(sensitivity_table)} settings"
+                             + (f" ({', '.join(w)})" if 0 < len(w) < len(sensitivity_table) else "")
+                             for label in sensitivity_table
+                             for w in [[v for v, x in sensitivity_table[label].items() if x > 0]]))
+
+
+def map_figure(maps: dict, c_values, beta2_values, steps: int):
+    """Adam's and the paper's AMSGrad's :func:`failure_map` (``maps``: label → (grid, curve)),
+    one panel each (:func:`optim.plots.failure_map`)."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    fig, axes = plt.subplots(len(maps), 1, figsize=(9, 9.5), sharex=True)
+    for ax, (label, (grid, curve)) in zip(axes, maps.items()):
+        plots.failure_map(grid, curve, c_values, beta2_values, ax=ax,
+                          title=f"{label}: mean iterate over the last 10% of {steps:,} steps")
+    axes[-1].set_xlabel("C (the rare large gradient)")
+    fig.tight_layout()
+    return fig
+
+
+def real_models_glue(named_rows: list[tuple[str, dict]]) -> dict[str, object]:
+    """The real models' claims in the chapter's words (``named_rows``: (model, its claim row)):
+    each comparison as 'model[, β2] metric ratio× [90% interval]', and how many support,
+    contradict or cannot decide their claim."""
+    real = [(model, c) for model, row in named_rows for c in row["comparisons"]]
+    outcomes = [c["outcome"] for _, c in real]
+    return dict(real="; ".join(f"{model}{', ' + c['a'].split(', ')[-1] if 'β2' in c['a'] else ''} "
+                               f"{c['metric'].removeprefix('final ')} {c['effect']:.3g}× [{c['low']:.3g}, {c['high']:.3g}]"
+                               for model, c in real),
+                supports=outcomes.count("supports"), comparisons=len(real), contradicts=outcomes.count("contradicts"),
+                inconclusive=outcomes.count("inconclusive"))

@@ -184,3 +184,25 @@ def test_lower_than_adam_compares_paired_ratios_at_the_plans_sesoi():
     assert comparison["effect"] == pytest.approx(np.exp(np.mean(np.log([0.5, 0.52 / 1.01, 0.49 / 0.99]))))
     assert comparison["effect"] == pytest.approx(expected.effect) and comparison["outcome"] == "supports"
     assert row["verdict"] == "reproduced" and row["measured"].endswith("supports. n")
+
+
+def test_the_readings_name_the_settings_that_end_on_the_wrong_half(online_studies):
+    ch, _, deterministic, long_runs, maps, _, table = online_studies
+    table = table.copy()
+    table.loc["paper", "AMSGrad (paper)"], table.loc["β2 = 0.9", "AMSGrad (paper)"] = 0.5, -0.5
+    words = counterexamples.glue_values(ch, deterministic, long_runs, maps, table, SECTION5, 0.01)["wrong_half"]
+    assert "AMSGrad (paper) ends on the wrong half (x > 0) in 1 of 2 settings (paper)" in words.split("; ")
+
+
+def test_the_map_figure_has_a_panel_per_method_and_the_real_models_are_counted():
+    grid = np.array([[-1.0, 1.0], [0.5, -0.5]])
+    fig = counterexamples.map_figure({"Adam": (grid, np.array([1.0])), "AMSGrad (paper)": (-grid, np.array([-1.0]))},
+                                     [2.0, 3.0], [0.1, 0.9], 300)
+    assert [ax.get_title() for ax in fig.axes[:2]] == [
+        "Adam: mean iterate over the last 10% of 300 steps", "AMSGrad (paper): mean iterate over the last 10% of 300 steps"]
+    plt.close(fig)
+    comparison = dict(a="AMSGrad (paper), β2 = 0.99", metric="final training loss", effect=0.9, low=0.8, high=1.01,
+                      outcome="inconclusive")
+    glue = counterexamples.real_models_glue([("MLP", dict(comparisons=[comparison, comparison | dict(outcome="supports")]))])
+    assert glue["real"] == "MLP, β2 = 0.99 training loss 0.9× [0.8, 1.01]; MLP, β2 = 0.99 training loss 0.9× [0.8, 1.01]"
+    assert (glue["comparisons"], glue["supports"], glue["inconclusive"], glue["contradicts"]) == (2, 1, 1, 0)
