@@ -206,11 +206,12 @@ def tuned_runs(methods: dict[str, tuple[str, dict, dict]], grids: dict[str, list
 
 
 # --- the chapter's pilot and claims (plans in chapters/plans/regime.yml) ----------------------------
-def pilot_spec(augment: str, n_train: int, epochs: int, optimizer: str, hparams: dict, profile: str,
+def pilot_spec(augment: str, n_train: int, epochs: int, optimizer: str, hparams: dict, profile: str, /,
                **changes) -> RunSpec:
     """One pilot run (seed 0) of the regime's choice: ``optimizer`` ("momentum" or "adam") with
-    ``hparams`` on ``n_train`` images for ``epochs`` under ``augment``, tagged by all of them; the
-    quick profile runs an eighth of the images for 2 epochs."""
+    ``hparams`` on ``n_train`` images for ``epochs`` under ``augment``, tagged by all of them, the
+    other fields ``changes`` (:func:`fields`, whose sizes these replace); the quick profile runs an
+    eighth of the images for 2 epochs."""
     from .runner import select
 
     n_train, epochs = select({"quick": (n_train // 8, 2), "full": (n_train, epochs)}, profile)

@@ -72,7 +72,8 @@ def test_the_regime_anneals_to_zero_over_its_epochs_on_its_subset():
 
 
 def test_a_pilot_run_is_tagged_by_its_setting_and_the_quick_profile_shrinks_it():
-    full = regime.pilot_spec("crop-flip", 2000, 50, "momentum", dict(lr=0.1, momentum=0.9, weight_decay=5e-4), "full")
+    full = regime.pilot_spec("crop-flip", 2000, 50, "momentum", dict(lr=0.1, momentum=0.9, weight_decay=5e-4), "full",
+                             **regime.fields("full"))  # the regime's own sizes, replaced by the pilot's
     assert full.tag == "crop-flip, 2,000 images, 50 epochs — SGD + momentum, α = 0.1, λ = 0.0005"
     assert (full.n_train, full.epochs, full.seed, full.optimizer) == (2000, 50, 0, "momentum")
     quick = regime.pilot_spec("none", 2000, 30, "adam", dict(lr=1e-3), "quick")
