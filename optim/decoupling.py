@@ -302,3 +302,94 @@ def sgdr_shares(schedules: pd.DataFrame, sgdr: str, step: str) -> pd.Series:
         return (int(hit.min()) if len(hit) else epochs + 1) / epochs
 
     return error.groupby("seed").apply(one, include_groups=False)
+
+
+def regime_claims(ch, grids: dict[str, Grid], best_sgd: str, accuracy: dict, budget: pd.DataFrame,
+                  schedules: pd.DataFrame, n_train: int | None, epochs: int) -> list[dict]:
+    """The chapter's claims on the regime (``ch``: the :class:`optim.book.Chapter`): separability
+    in the paper's axes (:func:`separability`, Adam and SGD) and in PyTorch's (:func:`torch_axes`);
+    AdamW's best cell against Adam + L2, the tuned SGD (``best_sgd``) and Adam without decay on the
+    judged seeds (``accuracy``: tag → per-seed final test accuracy, paired differences); the
+    normalized decay's stability over the ``budget`` runs (:func:`budget_slopes`); SGDR against
+    step decay — how much sooner (:func:`sgdr_shares`) and how good at the end — and against one
+    cosine period, in ``schedules`` (tags as :func:`schedule_specs`' and "one cosine period")."""
+    from . import verdicts
+    from .analysis import per_seed
+
+    def versus(a, b, direction, values=accuracy):
+        return verdicts.compare(a, values[a], b, values[b], "final test accuracy", direction,
+                                ch.plans["regime_adamw_vs_adam"].sesoi, "difference", higher_is_better=True)
+
+    sgdr, step = list(schedule_specs(*grids["AdamW"].best(), [0]))
+    shares = sgdr_shares(schedules, sgdr, step)
+    cells = "best cells (on the grid seeds): " + ", ".join(
+        f"{label} α = {g.best()[0]:g}, λ_norm = {g.best()[1]:g}" for label, g in grids.items())
+    return [
+        separability(ch.plans["regime_decouple_adam"], grids["Adam + L2"], grids["AdamW"], ch.profile),
+        separability(ch.plans["regime_decouple_sgd"], grids["SGD + L2"], grids["SGDW"], ch.profile),
+        torch_axes(ch.plans["regime_torch_axes"], grids["AdamW"], ch.profile),
+        ch.judge("regime_adamw_vs_adam", [versus("AdamW", "Adam + L2", "greater")], note=cells),
+        ch.judge("regime_adamw_vs_sgd", [versus("AdamW", best_sgd, "at_least")], note=cells),
+        ch.judge("regime_decay_helps", [versus("AdamW", regime.ADAM, "greater")], note=cells),
+        ch.judge("regime_normalized", [verdicts.estimate(
+            "slope of log2 best λ_norm against log2 budget", budget_slopes(budget, n_train), "similar",
+            0.0, ch.plans["regime_normalized"].sesoi)]),
+        ch.judge("regime_sgdr_sooner", [verdicts.estimate(
+            "share of the run SGDR needs (2× sooner)", shares, "less", 0.5)],
+            note="epochs per seed: " + ", ".join(f"{round(v * epochs)}" if v <= 1 else "never" for v in shares)),
+        ch.judge("regime_sgdr_final", [versus(other, sgdr, "similar", per_seed(schedules, "tag", "test_acc"))
+                                       for other in ("one cosine period", step)]),
+    ]
+
+
+def mlp_claims(ch, schedules: pd.DataFrame, blog: pd.DataFrame, epochs: int, bounds: dict[str, float]) -> list[dict]:
+    """The chapter's checks on the MLP: SGDR stepped per epoch against per batch, and other
+    restart periods against T0 = 1, Tmult = 2 (paired differences of final test error in
+    ``schedules``); the blog's schedules (``blog``) ending below their reported accuracies
+    (``bounds``: tag → the accuracy the blog reports)."""
+    from . import verdicts
+    from .analysis import per_seed
+
+    error, accuracy = per_seed(schedules, "tag", "test_error"), per_seed(blog, "tag", "test_acc")
+    sgdr = "SGDR (T0 = 1, Tmult = 2)"
+    return [
+        ch.judge("sgdr_per_epoch", [verdicts.compare(
+            "per epoch", error[f"{sgdr}, stepped per epoch"], "per batch", error[sgdr], "final test error", "similar",
+            ch.plans["sgdr_per_epoch"].sesoi, "difference")]),
+        ch.judge("sgdr_periods", [verdicts.compare(other, error[other], sgdr, error[sgdr], "final test error",
+                                                   "similar", ch.plans["sgdr_periods"].sesoi, "difference")
+                                  for other in ("SGDR (T0 = 1, Tmult = 1)", f"one cosine cycle (T0 = {epochs})")]),
+        ch.judge("blog", [verdicts.estimate(f"final test accuracy, {t}", accuracy[t], "less", bound)
+                          for t, bound in bounds.items()]),
+    ]
+
+
+# --- the checks on the MLP (plans sgdr_per_epoch, sgdr_periods, blog) -------------------------------
+def mlp_check_specs(dataset: str, seeds, *, epochs: int, batch_size: int, n_train: int | None, n_test: int | None,
+                    model_args: dict, device: str = "auto") -> tuple[list[RunSpec], list[RunSpec]]:
+    """The runs of the MLP checks: AdamW (α = 0.001, λ_norm = 0.03) under SGDR's variants — T0 = 1
+    with Tmult = 2 or 1, one cosine cycle, T0 = 1 stepped per epoch — step decay (×0.1 at 50% and
+    75%) and a constant rate; and, for the blog, under the Transformer warm-up ("noam" with
+    d_model = 512, its peak at 0.001 after 10% of the steps, the decay scaled to keep λ·α).
+    Returns (schedule runs, warm-up runs); the blog's warm restarts are the first SGDR variant."""
+    from .data import info
+
+    images = n_train or info(dataset).train_size
+    lam = normalized_weight_decay(0.03, batch_size, images, epochs) / 1e-3
+
+    def run(hparams, seed, schedule="sgdr", schedule_args=None, tag=""):
+        return RunSpec("mlp", dataset, "adamw", hparams, epochs=epochs, batch_size=batch_size, seed=seed,
+                       schedule=schedule, schedule_args=schedule_args or {}, model_args=model_args, n_train=n_train,
+                       n_test=n_test, device=device, tag=tag)
+
+    variants = {"SGDR (T0 = 1, Tmult = 2)": dict(t_0=1, t_mult=2), "SGDR (T0 = 1, Tmult = 1)": dict(t_0=1, t_mult=1),
+                f"one cosine cycle (T0 = {epochs})": dict(t_0=epochs, t_mult=1),
+                "SGDR (T0 = 1, Tmult = 2), stepped per epoch": dict(t_0=1, t_mult=2, per_batch=False)}
+    adamw = dict(lr=1e-3, weight_decay=lam)
+    schedules = ([run(adamw, s, schedule_args=args, tag=label) for label, args in variants.items() for s in seeds]
+                 + [run(adamw, s, "step", dict(milestones=(epochs // 2, 3 * epochs // 4)), "step decay (×0.1 at 50%, 75%)")
+                    for s in seeds] + [run(adamw, s, None, {}, "constant") for s in seeds])
+    warmup = max(1, epochs * int(np.ceil(images / batch_size)) // 10)
+    peak = np.sqrt(512 * warmup)  # noam's factor at its peak: lr·d^-0.5·w^-0.5 = 0.001
+    return schedules, [run(dict(lr=1e-3 * peak, weight_decay=lam / peak), s, "noam", dict(d_model=512, warmup=warmup),
+                           "AdamW + Transformer warm-up") for s in seeds]

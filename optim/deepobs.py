@@ -342,3 +342,69 @@ def match_claims(ours: pd.DataFrame, problem: str, epoch: int, plan, profile: st
                  f"{problem}, {label}: our {metric} after epoch {epoch} matches DeepOBS's ({tolerance})")
         rows.append(verdicts.claim(claim, [c], plan, profile, section=plan.section))
     return rows
+
+
+def chapter_claims(ch, runs: dict[str, pd.DataFrame], sizes: dict[str, dict]) -> list[dict]:
+    """The chapter's claims about the study's problems (``runs``: problem → our runs, ``sizes``:
+    problem → its ``epochs``, ``n_train`` and ``optimizers``; ``ch``: the
+    :class:`optim.book.Chapter`): per problem, the test loss at epoch 0 against the study's
+    (plan ``init``), each optimizer's :func:`match_claims`, and — where the problem has several
+    optimizers — the pooled match (:func:`judge_pooled`). The quick profile's VAE cannot be
+    compared (the study's curves start after 782 steps): its match is untestable there."""
+    from . import verdicts
+
+    rows = []
+    for name in sizes:
+        ours, theirs = epoch_zero(runs[name], name)
+        rows.append(verdicts.claim(f"{name}: {ch.plans['init'].claim}", [verdicts.compare(
+            "ours", list(ours), "DeepOBS", list(theirs), "test loss at epoch 0", "similar", ch.plans["init"].sesoi)],
+            ch.plans["init"], ch.profile, section=ch.plans["init"].section))
+    for name, p in sizes.items():
+        vae = PROBLEMS[name].model == "deepobs_vae"
+        plan = ch.plans["match_vae" if vae else "match_2c2d"]
+        if ch.profile == "quick" and vae:
+            rows.append(verdicts.untestable(f"{name}: our optimizers train the VAE as DeepOBS's do",
+                                            f"the quick profile trains {p['n_train']:,} images for one epoch; the "
+                                            "study's curves start after 782 steps", plan, ch.profile, section=plan.section))
+            continue
+        rows += match_claims(runs[name], name, p["epochs"], plan, ch.profile)
+        if len(p["optimizers"]) > 1:  # pooled over the optimizers whose runs all finished, ours and theirs
+            pooled = ch.plans["pooled_vae" if vae else "pooled_2c2d"]
+            part, left_out = judge_pooled(runs[name], name, p["epochs"], pooled.sesoi)
+            rows.append(verdicts.judge(pooled, [part], ch.profile,
+                                       note=f"left out (a run diverged): {', '.join(left_out)}" if left_out else ""))
+    return rows
+
+
+def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam: pd.DataFrame, epoch: int,
+                  precision: str) -> tuple[list[dict], dict[str, str]]:
+    """Is our engine the cause of fmnist_2c2d's offset? Adam's test accuracy after ``epoch`` in
+    our book's engine (``adam``, under ``precision``) against the same runs in fp32 (plan
+    ``precision_2c2d``) and with DeepOBS's buffered shuffle (plan ``shuffle_2c2d``), paired by
+    seed; and the offset from the study with each. Returns the two claim rows and the chapter's
+    glued readings (differences in points of accuracy, with their 90% intervals)."""
+    from . import verdicts
+    from .analysis import per_seed
+
+    def accuracy(frame):
+        return per_seed(frame, "tag", "test_acc")["Adam"]
+
+    comparisons = {plan: verdicts.compare(a, accuracy(frame_a), b, accuracy(frame_b), f"test accuracy after epoch {epoch}",
+                                          "similar", ch.plans[plan].sesoi, "difference", higher_is_better=True)
+                   for plan, a, frame_a, b, frame_b in [
+                       ("precision_2c2d", f"ours, {precision}", adam, "ours, fp32", fp32_adam),
+                       ("shuffle_2c2d", "ours, buffered shuffle", buffered_adam, "ours, permutation", adam)]}
+    rows = [ch.judge(plan, [c]) for plan, c in comparisons.items()]
+    sesoi = ch.plans["match_2c2d"].sesoi
+    offsets = {name: judge(frame, "fmnist_2c2d", epoch, sesoi)["Adam"]
+               for name, frame in [("fp32_offset", fp32_adam), ("buffered_offset", buffered_adam)]}
+
+    def points(c):
+        return f"{100 * c.effect:+.2f} points [{100 * c.low:+.2f}, {100 * c.high:+.2f}]"
+
+    precision_check = comparisons["precision_2c2d"]
+    glue = dict(precision=points(precision_check), shuffle=points(comparisons["shuffle_2c2d"]),
+                **{name: points(c) for name, c in offsets.items()},
+                precision_outcome={"supports": "within half a point", "contradicts": "outside half a point"}.get(
+                    precision_check.outcome, "too few seeds to put that within half a point"))
+    return rows, glue

@@ -30,17 +30,14 @@ from .layout import BUILD, CLAIMS, DEVICES, PROFILES, ROOT
 
 # --- the repository address: one place (_config.yml), checked and rewritten from there ----------
 INSTALL_CELL = """\
-# Opened on Colab? This installs the book's package and its stored results at this page's
-# commit (REF: the build writes the commit a page was built from; an edition's notebooks name
-# its tag) and runs the chapter from that copy; set profile = "full" below to render the page
-# from the stored results. Inside a checkout of the book, or on Binder, it does nothing.
+# Opened on Colab? This installs the book and its stored results at this page's commit (REF) and runs
+# the chapter from that copy (profile = "full" below renders the page from them); in a checkout it does nothing.
 import importlib.util
+import os
+import subprocess
+import sys
 
 if importlib.util.find_spec("optim") is None:
-    import os
-    import subprocess
-    import sys
-
     REPOSITORY, REF = "{repository}", "{ref}"
     subprocess.run(["git", "clone", "--quiet", "--filter=blob:none", REPOSITORY, "optim-book"], check=True)
     subprocess.run(["git", "-C", "optim-book", "checkout", "--quiet", REF], check=True)

@@ -203,3 +203,65 @@ def tuned_runs(methods: dict[str, tuple[str, dict, dict]], grids: dict[str, list
                              widen=widen)
     judged = [s for _, row in chosen.iterrows() for s in run(row["tag"], row[f"hp_{vary}"], seeds, JUDGED_EVAL_EVERY)]
     return Tuned(chosen, selection, run_many(judged, profile=profile), judged)
+
+
+# --- the chapter's pilot and claims (plans in chapters/plans/regime.yml) ----------------------------
+def pilot_spec(augment: str, n_train: int, epochs: int, optimizer: str, hparams: dict, profile: str, /,
+               **changes) -> RunSpec:
+    """One pilot run (seed 0) of the regime's choice: ``optimizer`` ("momentum" or "adam") with
+    ``hparams`` on ``n_train`` images for ``epochs`` under ``augment``, tagged by all of them, the
+    other fields ``changes`` (:func:`fields`, whose sizes these replace); the quick profile runs an
+    eighth of the images for 2 epochs."""
+    from .runner import select
+
+    n_train, epochs = select({"quick": (n_train // 8, 2), "full": (n_train, epochs)}, profile)
+    method = ("SGD + momentum" if optimizer == "momentum" else "Adam") + f", α = {hparams['lr']:g}" + (
+        f", λ = {hparams['weight_decay']:g}" if "weight_decay" in hparams else "")
+    return spec(optimizer, hparams, 0, tag=f"{augment}, {n_train:,} images, {epochs} epochs — {method}",
+                **changes | dict(augment=augment, n_train=n_train, epochs=epochs))
+
+
+PILOT_COLUMNS = {"tag": "pilot run (seed 0)", "train_loss": "final training loss",
+                 "lowest_epoch": "epoch of the lowest test loss", "lowest_test_loss": "lowest test loss",
+                 "final_test_loss": "final test loss", "rise": "rise after the lowest", "test_acc": "final test accuracy"}
+
+
+def pilot_table(pilot: pd.DataFrame):
+    """The pilot's :func:`overfitting_table`, one row per run, as the chapter shows it."""
+    table = overfitting_table(pilot).drop(columns="runs").rename(columns=PILOT_COLUMNS)
+    return table.style.format({"final training loss": "{:.3f}", "epoch of the lowest test loss": "{:.0f}",
+                               "lowest test loss": "{:.3f}", "final test loss": "{:.3f}",
+                               "rise after the lowest": "{:+.1%}", "final test accuracy": "{:.2%}"}).hide(axis="index")
+
+
+def claims(ch, judged: pd.DataFrame, extended: pd.DataFrame, zero: str, best: str) -> list[dict]:
+    """The regime's positive controls (``ch``: the :class:`optim.book.Chapter`): the test loss
+    rises after its lowest epoch without decay, for SGD (tag ``zero``) and :data:`ADAM`
+    (:func:`rise`); SGD at its tuned decay (tag ``best``) ends more accurate than Adam, and than
+    SGD without decay, on the judged seeds; and, post hoc, the first on the ``extended`` seeds."""
+    from . import verdicts
+    from .analysis import per_seed
+
+    accuracy, more = per_seed(judged, "tag", "test_acc"), per_seed(extended, "tag", "test_acc")
+    return [
+        ch.judge("overfits", [verdicts.estimate(f"rise of the test loss after its lowest epoch, {tag}",
+                                                rise(judged[judged.tag == tag]), "greater", 0.0) for tag in (zero, ADAM)]),
+        ch.judge_accuracy("sgd_beats_adam", accuracy, [(best, ADAM)], "greater"),
+        ch.judge_accuracy("decay_matters", accuracy, [(best, zero)], "greater"),
+        ch.judge_accuracy("sgd_beats_adam_extended", more, [(best, ADAM)], "greater"),
+    ]
+
+
+def glue_values(rows: list[dict], judged: pd.DataFrame, zero: str) -> dict[str, str]:
+    """The reading's numbers: the mean rise of the test loss (SGD without decay, Adam) and each
+    control's difference in points of accuracy with its 90% interval and verdict (``rows``:
+    :func:`claims`' rows)."""
+    def points(row):
+        c = row["comparisons"][0]
+        return f"{100 * c['effect']:+.2f} points [{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+
+    overfits, gap, decay, extended = rows
+    return dict(rise_sgd=f"{rise(judged[judged.tag == zero]).mean():.0%}",
+                rise_adam=f"{rise(judged[judged.tag == ADAM]).mean():.0%}",
+                decay=points(decay), decay_verdict=decay["verdict"], gap=points(gap), gap_verdict=gap["verdict"],
+                gap_extended=points(extended), gap_extended_verdict=extended["verdict"])

@@ -109,3 +109,110 @@ def bug_words(effects: dict, verdicts: dict) -> str:
 
     return "; ".join(f"{bug} by {100 * effect:+.1f} points ({WHAT_A_BUG_DOES.get(verdicts[bug], verdicts[bug])}"
                      f"{why(bug, effect)})" for bug, (_, _, effect) in effects.items())
+
+
+# The families by the algorithm: a step scaled per parameter by a running average of squared
+# gradients, or one global step; SWATS switches from the first to the second, so it is in neither.
+ADAPTIVE = ["adagrad", "rmsprop", "adadelta", "adam", "adamax", "amsgrad", "nadam", "adamw", "ndadam"]
+SGD_TYPE = ["sgd", "momentum", "nesterov", "sgdw"]
+BUG_PLANS = [("bug 1", "bug1", "training minus test accuracy, honest run"),
+             ("bug 2", "bug2", "test accuracy, buggy minus honest"), ("bug 3", "bug3", "test accuracy, buggy minus honest")]
+
+
+def claims(ch, shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame, bug_runs: pd.DataFrame,
+           accuracy: pd.Series) -> list[dict]:
+    """The chapter's claims (``ch``: the :class:`optim.book.Chapter`): at lr = 0.001 the adaptive
+    family ends below the SGD-type one (:func:`family_loss`, paired by seed); the shoot-out's
+    ranking predicts the tuned one (:func:`rank_correlation`, strong > 0.8 and moderate > 0.5);
+    the tuned optimizers differ in test accuracy (omnibus; ``accuracy``: their mean final test
+    accuracy, quoted in the note); and each evaluation bug of :data:`BUGS` against the honest
+    accuracy. A claim over seeds with a single shoot-out seed is untestable, and says so."""
+    from . import verdicts
+
+    shoot = pd.DataFrame(per_seed(shootout_epochs, "optimizer", "train_loss"))  # seeds × optimizers
+    rho = rank_correlation(shoot, pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))
+    bugs, honest = bug_effects(bug_runs), per_seed(bug_runs, "tag", "test_acc")["honest"]
+    one_seed = "one shoot-out seed in this profile: a {} over seeds needs two"
+    return [
+        ch.judge("adaptive_faster", [verdicts.compare(
+            "adaptive family", family_loss(shoot, ADAPTIVE), "SGD-type family", family_loss(shoot, SGD_TYPE),
+            "final training loss (geometric mean over the family)", "less", ch.plans["adaptive_faster"].sesoi)])
+        if len(shoot) > 1 else ch.untestable("adaptive_faster", one_seed.format("comparison")),
+        ch.judge("ranking", [verdicts.estimate("Spearman correlation with the tuned ranking (strong)", rho, "greater", 0.8),
+                             verdicts.estimate("the same (moderate)", rho, "greater", 0.5)])
+        if len(rho) > 1 else ch.untestable("ranking", one_seed.format("correlation")),
+        ch.judge("differ", [verdicts.omnibus("test accuracy after tuning",
+                                             pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))],
+                 note=f"best mean {accuracy.idxmax()} {accuracy.max():.4f}, worst {accuracy.idxmin()} {accuracy.min():.4f}"),
+    ] + [ch.judge(plan, [verdicts.compare(bugs[bug][0], bugs[bug][1], "honest test accuracy", honest, "final accuracy",
+                                          "similar", ch.plans[plan].sesoi, "difference", higher_is_better=True)],
+                  note=f"{measure}: {bugs[bug][2]:+.4f}") for bug, plan, measure in BUG_PLANS]
+
+
+def glue_values(ch, rows: list[dict], shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame,
+                bug_runs: pd.DataFrame, accuracy: pd.Series, optimizers: list[str]) -> dict[str, object]:
+    """The numbers and phrases the chapter's reading quotes, from its claims ``rows`` (in
+    :func:`claims`' order) and the runs: the shoot-out's verdicts, Spearman's ρ, how many tuned
+    optimizers end within the SESOI of the best, the spread, the control (optimizers that end
+    exactly where SGD does, in every run) and the bugs' effects (:func:`bug_words`)."""
+    shoot = pd.DataFrame(per_seed(shootout_epochs, "optimizer", "train_loss"))
+    rho = float(rank_correlation(shoot, pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc"))).mean())
+    tied = accuracy[accuracy >= accuracy.max() - ch.plans["bug1"].sesoi].index  # within the claims' smallest effect
+    by_seed = [last(frame).set_index(["optimizer", "seed"])[column].unstack()
+               for frame, column in ((tuned_epochs, "test_acc"), (shootout_epochs, "train_loss"))]
+    same_as_sgd = twins(by_seed, "sgd", optimizers)
+    verdict = [row["verdict"] for row in rows]
+    return dict(
+        ranking=("At lr = 0.001 the adaptive methods do train faster than the SGD-type ones" if verdict[0] == "reproduced"
+                 else "That the adaptive methods train faster at lr = 0.001 is"),
+        ranking_verdict=verdict[0], guide="a fair" if verdict[1] == "reproduced" else "a poor",
+        rho=f"{rho:.2f}", rho_verdict=verdict[1], tied=len(tied), optimizers=len(accuracy), best=accuracy.idxmax(),
+        best_acc=f"{accuracy.max():.2%}", worst=accuracy.idxmin(), worst_acc=f"{accuracy.min():.2%}",
+        spread=f"{100 * (accuracy.max() - accuracy.min()):.1f}", spread_verdict=verdict[2],
+        twins=(f" {' and '.join(same_as_sgd)} ended exactly where SGD did, in every run: the control works."
+               if same_as_sgd else " No optimizer ended exactly where SGD did."),
+        bugs=bug_words(bug_effects(bug_runs), dict(zip(BUGS, verdict[3:]))))
+
+
+def shootout_glue(shootout_epochs: pd.DataFrame, defaults_epochs: pd.DataFrame, defaults: dict[str, float],
+                  classes: int) -> dict[str, object]:
+    """The shoot-out's reading: who ends near the lowest final training loss at lr = 0.001 and at
+    each constructor's default rate (:func:`standing`), which default helped and hurt most (the
+    ratio of final losses, optimizers whose default is 0.001 left out), and the runs that end
+    near a uniform guess over ``classes`` (:func:`near_uniform`)."""
+    shoot_last, default_last = last(shootout_epochs), last(defaults_epochs)
+    shoot_end = shoot_last.groupby("optimizer")["train_loss"].mean()
+    default_end = default_last.groupby("optimizer")["train_loss"].mean()
+    change = (default_end / shoot_end).drop([o for o, lr in defaults.items() if lr == 1e-3 and o in shoot_end.index])
+    stuck = {"lr = 0.001": near_uniform(shoot_last, classes), "the default rates": near_uniform(default_last, classes)}
+    stuck_text = "".join(f" At {where}, these runs end within 5% of a uniform guess's loss: {runs}."
+                         for where, runs in stuck.items() if runs)
+    return dict(shootout_standing=standing(shoot_end), classes=classes, uniform=f"{np.log(classes):.2f}",
+                default_standing=standing(default_end), helped=change.idxmin(), helped_by=f"{change.min():.2g}",
+                hurt=change.idxmax(), hurt_by=f"{change.max():.2g}",
+                stuck=stuck_text or " No run ends near a uniform guess's loss.")
+
+
+def bug_figure(bug_runs: pd.DataFrame):
+    """What the benchmark reports per epoch under each setting of :data:`REPORTED` (left), and each
+    seed's value after the last epoch beside the mean (right)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from . import plots
+
+    shown = reported(bug_runs)
+    final = shown[shown.epoch == shown.epoch.max()]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw=dict(width_ratios=(3, 2)))
+    plots.curves(shown, "epoch", "value", "setting", ax=axes[0], marker="o", title="what the benchmark reports, per epoch")
+    axes[0].set(ylabel="reported accuracy")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, frameon=False, fontsize=9)
+    axes[0].get_legend().remove()
+    plots.seed_points({s: g.set_index("seed")["value"] for s, g in final.groupby("setting", sort=False)}, ax=axes[1],
+                      colours=plots.tag_palette(shown, "setting"), scale=100)
+    axes[1].set(ylabel="after the last epoch (%)", title="each seed and the mean",
+                xticklabels=["honest", "bug 1", "bug 2", "bug 3"])
+    axes[1].tick_params(axis="x", rotation=0)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -64,3 +64,34 @@ def draw(ax, name: str, runs: dict[str, np.ndarray], colours: dict, resolution: 
     ax.plot(*fn.start, "ko")
     ax.plot(*fn.minimum, "*", color="gold", ms=14, mec="k")
     ax.set(xlim=(x0, x1), ylim=(y0, y1), title=name.capitalize(), xlabel="x", ylabel="y")
+
+
+def blog_claims(ch, blog: pd.DataFrame) -> tuple[list[dict], dict[str, int]]:
+    """The blog experiment's claims (``ch``: the :class:`optim.book.Chapter`; ``blog``:
+    :func:`blog_experiment`'s frame), each judged by observations — the testbed is deterministic:
+    gradient descent reaches Ackley's minimum at each rate (plan ``ackley``); momentum 0.9 gets
+    there in fewer steps than gradient descent's fewest (``momentum``; where either never
+    converged, whether momentum converged at all); and the precedence bug's runs never
+    converge (``gradient_bug``). Returns the rows and the counts the chapter quotes."""
+    from . import verdicts
+
+    correct, buggy = blog[blog.gradient == "correct"], blog[blog.gradient == "buggy"]
+    gd_runs = correct[correct.method == "gradient descent"]
+    gd = gd_runs[gd_runs.outcome == "converged"]
+    mom = correct[(correct.method == "momentum 0.9") & (correct.outcome == "converged")]
+    gd_best, mom_best = (int(runs.steps.min()) if len(runs) else None for runs in (gd, mom))
+    speed = (verdicts.observe("momentum's fewest steps / gradient descent's", mom_best / gd_best, "less", 1.0)
+             if mom_best and gd_best else
+             verdicts.observe("momentum 0.9 runs that reached the minimum", len(mom), "greater", 0))
+    escaped = int((buggy.outcome == "escaped").sum())
+    rows = [
+        ch.judge("ackley", [verdicts.observe(f"reached it (1) or stalled (0) at lr = {r.lr:g}",
+                                             float(r.outcome == "converged"), "greater", 0.5)
+                            for r in gd_runs.itertuples()],
+                 note=f"fastest: {gd_best} steps" if gd_best else ""),
+        ch.judge("momentum", [speed]),
+        ch.judge("gradient_bug", [verdicts.observe("buggy runs that converge",
+                                                   int((buggy.outcome == "converged").sum()), "greater", 0)],
+                 note=f"{escaped} of {len(buggy)} escape to |x| > 1e6"),
+    ]
+    return rows, dict(escaped=escaped, buggy_runs=len(buggy), gd=len(gd), rates=blog.lr.nunique(), momentum=len(mom))

@@ -39,3 +39,34 @@ def test_mechanism_reads_norms_alignment_and_drift_per_method():
     assert mech.norm_start["Adam"] == pytest.approx(1.1) and mech.norm_end["Adam"] == pytest.approx(1.3)
     np.testing.assert_allclose(mech.drift["Adam"], [1.3 / 1.1 - 1] * 2)
     np.testing.assert_allclose(mech.drift["ND-Adam"], [0.0, 0.0])
+
+
+def test_the_ndadam_claims_read_the_mechanism_the_regime_and_the_code_steps():
+    from optim import book
+
+    rows = []
+    for tag, norm, cosine in [("ND-Adam", lambda s: 1.0, 1.0), ("Adam", lambda s: 1.0 + 0.1 * s, 0.5),
+                              ("SGD + momentum", lambda s: 1.0 + 0.2 * s, 0.3)]:
+        for seed in (0, 1, 2):
+            for step in (1, 2, 3):
+                rows.append(dict(tag=tag, seed=seed, step=step, row_norm_mean=norm(step),
+                                 row_norm_error=abs(norm(step) - 1), update_moment_cosine=cosine + 1e-4 * seed))
+    steps = pd.DataFrame(rows)
+    same = pd.Series([0.90, 0.91, 0.92])
+    accuracy = {tag: same for _, a, b, _ in rownorms.CODE_STEPS for tag in (a, b)}
+    regime_acc = {"ND-Adam (paper)": same, "ND-Adam (code)": same, "Adam": same - 0.01, "SGD": same + 0.02}
+    ch = book.Chapter("ndadam", "full", "cpu", [0, 1, 2])
+    claims = rownorms.claims(ch, steps, accuracy, regime_acc, ["ND-Adam (paper)"], "Adam", "SGD")
+    plans = ["unit_norm", "direction", "drift", "regime_ndadam_vs_adam", "regime_ndadam_vs_sgd",
+             "code_beta2", "code_gamma", "code_penalty"]
+    assert [r["claim"] for r in claims] == [ch.plans[p].claim for p in plans]
+    assert [r["verdict"] for r in claims[:3]] == ["reproduced"] * 3
+    assert claims[3]["comparisons"][0]["effect"] == pytest.approx(0.01)
+    assert claims[4]["comparisons"][0]["effect"] == pytest.approx(-0.02)
+    assert [c["comparisons"][0]["effect"] for c in claims[5:]] == [0.0, 0.0, 0.0]
+    epochs = pd.DataFrame([dict(tag=tag, key=f"{tag}{s}", seed=s, epoch=e, test_acc=0.9 + 0.01 * (e % 2), diverged=False)
+                           for tag in accuracy for s in (0, 1) for e in (1, 2, 3, 4)])
+    glue = rownorms.glue_values(claims, steps, epochs, regime_acc, ["ND-Adam (paper)", "ND-Adam (code)"], "Adam", "SGD")
+    assert glue["swing"] == "1.0" and glue["adam"] == "10.0%" and glue["sgd"] == "7.0%"
+    assert glue["norm_adam"] == "1.10 to 1.30" and glue["code_acc"] == "90.0%"
+    assert glue["code_steps"].startswith("the authors' β2 = 0.99 and the paper's 0.999: ")

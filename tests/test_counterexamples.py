@@ -105,3 +105,104 @@ def test_a_stored_computation_is_not_recomputed(monkeypatch):
     before = runner.computed.count
     counterexamples.sensitivity({"Adam": ("adam", {})}, {"paper": {}}, SECTION5 | dict(period=101), 100, "quick")
     assert runner.computed.count == before + 1
+
+
+CHAPTER_METHODS = {"Adam": ("adam", {}), "AMSGrad (paper)": ("amsgrad", dict(bias_correction=False)),
+                   "AMSGrad (torch)": ("amsgrad", dict(bias_correction=True))}
+
+
+@pytest.fixture
+def online_studies():
+    """The chapter's online studies, small: (chapter, theorem, deterministic, long runs, maps, C values, sensitivity)."""
+    from optim import book
+
+    ch = book.Chapter("amsgrad", "quick", "cpu", [0, 1], dict(theorem_steps=600, online_steps=2000, stochastic_steps=3000))
+    c_values = np.array([2.5, 4.0])
+    return (ch,
+            counterexamples.curves(CHAPTER_METHODS, "deterministic", 600, "quick", big=3.0, small=1.0, period=3,
+                                   betas=(0.0, 0.1), lr=1.0),
+            counterexamples.curves(CHAPTER_METHODS, "deterministic", 2000, "quick", period=101, **SECTION5),
+            counterexamples.at_length(CHAPTER_METHODS, 3000, [1, 2], "quick", p=0.01, **SECTION5),
+            {label: counterexamples.failure_map(*CHAPTER_METHODS[label], c_values, [0.1, 0.9], 300, "quick")
+             for label in ("Adam", "AMSGrad (paper)")},
+            c_values,
+            counterexamples.sensitivity(CHAPTER_METHODS, {"paper": {}, "β2 = 0.9": dict(betas=(0.9, 0.9))},
+                                        SECTION5 | dict(period=101), 400, "quick"))
+
+
+def test_the_online_claims_read_the_problems_run_directly(online_studies):
+    ch, theorem, deterministic, long_runs, maps, c_values, table = online_studies
+    rows = counterexamples.judge(ch, theorem, deterministic, long_runs, maps, c_values, table)
+    plans = ["theorem1", "section5_deterministic", "section5_stochastic", "regret_stochastic", "curve",
+             "sensitivity_adam", "sensitivity_amsgrad", "regret", "torch_form"]
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in plans]
+    by_plan = dict(zip(plans, rows))
+    # Theorem 1 (C = 3, β2 = 0.1): Adam's iterate ends at +1, AMSGrad's at −1, read on the full trace
+    adam = run_online("adam", 600, "deterministic", big=3.0, small=1.0, period=3, betas=(0.0, 0.1), lr=1.0)
+    ams = run_online("amsgrad", 600, "deterministic", big=3.0, small=1.0, period=3, betas=(0.0, 0.1), lr=1.0,
+                     bias_correction=False)
+    first, second = by_plan["theorem1"]["comparisons"]
+    assert first["value"] == pytest.approx(adam.x[540:].mean(), abs=0.01) and first["value"] > 0.9
+    assert second["value"] == pytest.approx(ams.x[540:].mean(), abs=0.01) and second["value"] < -0.9
+    assert by_plan["theorem1"]["verdict"] == "reproduced"
+    # the sensitivity rows carry the table's values, one comparison per variant, judged by their sign
+    assert [c["value"] for c in by_plan["sensitivity_adam"]["comparisons"]] == pytest.approx(list(table["Adam"]))
+    assert [c["outcome"] == "supports" for c in by_plan["sensitivity_amsgrad"]["comparisons"]] == \
+        [x < 0 for x in table["AMSGrad (paper)"]]
+    # Adam on the theorem's curve, one observation per C, threshold +0.9
+    assert [c["value"] for c in by_plan["curve"]["comparisons"]] == pytest.approx(list(maps["Adam"][1]))
+    # the deterministic regret's slope over the last decade: a least-squares line through log-log points
+    part = deterministic[deterministic.method == "Adam"]
+    keep = part.t >= 200
+    slope = np.polyfit(np.log(part.t[keep]), np.log(part["average regret"][keep]), 1)[0]
+    assert by_plan["regret"]["comparisons"][1]["value"] == pytest.approx(slope)
+    # the stochastic problem: one value per seed, paired over the seeds
+    assert by_plan["section5_stochastic"]["seeds"] == 2
+
+
+def test_the_online_readings_quote_the_same_numbers(online_studies):
+    ch, _, deterministic, long_runs, maps, _, table = online_studies
+    values = counterexamples.glue_values(ch, deterministic, long_runs, maps, table, SECTION5, 0.01)
+    adam = deterministic[deterministic.method == "Adam"]
+    assert values["det_adam"] == f"{adam[adam.t >= 1800].x.mean():+.2f}"
+    assert values["adam_wrong"] == int((table["Adam"] > 0).sum()) and values["variants"] == 2
+    assert values["period_regret"] == "20"  # 2·(1010 − 100·10): x = +1 against −1 over one period
+    assert values["drift"] == "0.2" and values["stochastic_seeds"] == 2
+    assert values["map_cells"] == 4 and values["curve_points"] == 2
+
+
+def test_lower_than_adam_compares_paired_ratios_at_the_plans_sesoi():
+    from optim import book, verdicts
+
+    ch = book.Chapter("amsgrad", "quick", "cpu", [0, 1, 2])
+    losses = {"AMSGrad (paper)": pd.Series([0.5, 0.52, 0.49], index=[0, 1, 2]),
+              "Adam": pd.Series([1.0, 1.01, 0.99], index=[0, 1, 2])}
+    row = counterexamples.lower_than_adam(ch, "logreg", [("final training loss", "", losses)], note="n")
+    expected = verdicts.compare("AMSGrad (paper)", losses["AMSGrad (paper)"], "Adam", losses["Adam"],
+                                "final training loss", "less", ch.plans["logreg"].sesoi)
+    (comparison,) = row["comparisons"]
+    assert comparison["effect"] == pytest.approx(np.exp(np.mean(np.log([0.5, 0.52 / 1.01, 0.49 / 0.99]))))
+    assert comparison["effect"] == pytest.approx(expected.effect) and comparison["outcome"] == "supports"
+    assert row["verdict"] == "reproduced" and row["measured"].endswith("supports. n")
+
+
+def test_the_readings_name_the_settings_that_end_on_the_wrong_half(online_studies):
+    ch, _, deterministic, long_runs, maps, _, table = online_studies
+    table = table.copy()
+    table.loc["paper", "AMSGrad (paper)"], table.loc["β2 = 0.9", "AMSGrad (paper)"] = 0.5, -0.5
+    words = counterexamples.glue_values(ch, deterministic, long_runs, maps, table, SECTION5, 0.01)["wrong_half"]
+    assert "AMSGrad (paper) ends on the wrong half (x > 0) in 1 of 2 settings (paper)" in words.split("; ")
+
+
+def test_the_map_figure_has_a_panel_per_method_and_the_real_models_are_counted():
+    grid = np.array([[-1.0, 1.0], [0.5, -0.5]])
+    fig = counterexamples.map_figure({"Adam": (grid, np.array([1.0])), "AMSGrad (paper)": (-grid, np.array([-1.0]))},
+                                     [2.0, 3.0], [0.1, 0.9], 300)
+    assert [ax.get_title() for ax in fig.axes[:2]] == [
+        "Adam: mean iterate over the last 10% of 300 steps", "AMSGrad (paper): mean iterate over the last 10% of 300 steps"]
+    plt.close(fig)
+    comparison = dict(a="AMSGrad (paper), β2 = 0.99", metric="final training loss", effect=0.9, low=0.8, high=1.01,
+                      outcome="inconclusive")
+    glue = counterexamples.real_models_glue([("MLP", dict(comparisons=[comparison, comparison | dict(outcome="supports")]))])
+    assert glue["real"] == "MLP, β2 = 0.99 training loss 0.9× [0.8, 1.01]; MLP, β2 = 0.99 training loss 0.9× [0.8, 1.01]"
+    assert (glue["comparisons"], glue["supports"], glue["inconclusive"], glue["contradicts"]) == (2, 1, 1, 0)

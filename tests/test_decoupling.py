@@ -158,3 +158,74 @@ def test_the_best_decay_lines_are_flat_for_a_decoupled_grid_and_fall_in_pytorchs
         np.testing.assert_allclose(shifted.get_ydata(), np.asarray(flat.get_ydata()) - x)
     assert paper.get_lines()[0].get_label().startswith("AdamW (") and paper.get_lines()[1].get_label().startswith("_")
     plt.close(fig)
+
+
+def _per_epoch(tag, curves):
+    """Per-epoch rows of ``tag`` with test accuracy 1 − error, one curve per seed."""
+    return [dict(seed=seed, tag=tag, epoch=e + 1, epochs=len(curve), test_acc=1 - v, test_error=v, key=f"{tag}{seed}")
+            for seed, curve in enumerate(curves) for e, v in enumerate(curve)]
+
+
+def test_the_regime_claims_judge_grids_cells_budgets_and_schedules_under_their_plans():
+    from optim import book
+
+    ch = book.Chapter("adamw", "full", "cpu", [0, 1, 2])
+    grids = {label: _grid(label, slope) for label, slope in
+             [("Adam + L2", -1.0), ("AdamW", 0.0), ("SGD + L2", -1.0), ("SGDW", 0.0)]}
+    accuracy = {"AdamW": pd.Series([0.93, 0.931, 0.929]), "Adam + L2": pd.Series([0.91, 0.912, 0.909]),
+                "SGD": pd.Series([0.925, 0.93, 0.93]), regime.ADAM: pd.Series([0.90, 0.902, 0.899])}
+    budget = pd.DataFrame([dict(key=spec.key(), seed=seed, epoch=e, epochs=e, optimizer="adamw", hp_lr=4e-3,
+                                hp_weight_decay=dict(spec.hparams)["weight_decay"],
+                                test_acc=0.9 - 0.01 * np.log2(d / 0.025) ** 2)
+                           for seed in (0, 1) for e in decoupling.BUDGETS for d in decoupling.BUDGET_DECAYS
+                           for spec in [decoupling.cell_spec("AdamW", 4e-3, d, seed, epochs=e)]])
+    sgdr, step = decoupling.schedule_specs(*grids["AdamW"].best(), [0])
+    schedules = pd.DataFrame(_per_epoch(sgdr, [[0.3, 0.09, 0.08, 0.07]] * 3) + _per_epoch(step, [[0.4, 0.3, 0.1, 0.07]] * 3)
+                             + _per_epoch("one cosine period", [[0.4, 0.3, 0.1, 0.07]] * 3))
+    rows = decoupling.regime_claims(ch, grids, "SGD", accuracy, budget, schedules, None, 4)
+    plans = ["regime_decouple_adam", "regime_decouple_sgd", "regime_torch_axes", "regime_adamw_vs_adam",
+             "regime_adamw_vs_sgd", "regime_decay_helps", "regime_normalized", "regime_sgdr_sooner", "regime_sgdr_final"]
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in plans]
+    verdict = dict(zip(plans, (r["verdict"] for r in rows)))
+    assert verdict["regime_decouple_adam"] == verdict["regime_decouple_sgd"] == "reproduced"
+    # AdamW 2 points above Adam + L2 and 3 above Adam without decay, paired by seed
+    assert rows[3]["comparisons"][0]["effect"] == pytest.approx(np.mean([0.02, 0.019, 0.02]))
+    assert verdict["regime_adamw_vs_adam"] == verdict["regime_decay_helps"] == "reproduced"
+    assert rows[6]["comparisons"][0]["effect"] == pytest.approx(0.0, abs=1e-9)  # the best λ_norm stays over budgets
+    # SGDR reaches step decay's final error (0.07) at epoch 4 of 4 on every seed: a share of 1, not 2× sooner
+    assert rows[7]["comparisons"][0]["effect"] == pytest.approx(1.0) and verdict["regime_sgdr_sooner"] == "not reproduced"
+    assert "epochs per seed: 4, 4, 4" in rows[7]["measured"]
+
+
+def test_the_mlp_checks_compare_schedules_by_error_and_the_blogs_by_their_bounds():
+    from optim import book
+
+    ch = book.Chapter("adamw", "full", "cpu", [0, 1, 2])
+    base = [[0.2, 0.1], [0.21, 0.11], [0.19, 0.09]]
+    schedules = pd.DataFrame(_per_epoch("SGDR (T0 = 1, Tmult = 2)", base)
+                             + _per_epoch("SGDR (T0 = 1, Tmult = 2), stepped per epoch", base)
+                             + _per_epoch("SGDR (T0 = 1, Tmult = 1)", [[0.3, e + 0.05] for _, e in base])
+                             + _per_epoch("one cosine cycle (T0 = 2)", base))
+    blog = pd.DataFrame(_per_epoch("AdamW + warm restarts", [[0.95, 0.94]] * 3))
+    rows = decoupling.mlp_claims(ch, schedules, blog, 2, bounds={"AdamW + warm restarts": 0.09})
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in ("sgdr_per_epoch", "sgdr_periods", "blog")]
+    assert rows[0]["comparisons"][0]["effect"] == 0.0
+    assert [c["effect"] for c in rows[1]["comparisons"]] == pytest.approx([0.05, 0.0])
+    assert rows[2]["comparisons"][0]["effect"] == pytest.approx(0.06)  # accuracy 0.06 against the bound 0.09
+
+
+def test_the_mlp_checks_run_adamw_under_each_schedule_and_the_warmup_peaks_at_the_same_rate():
+    schedules, warmup = decoupling.mlp_check_specs("fashion-mnist", [0, 1], epochs=4, batch_size=128, n_train=1280,
+                                                   n_test=100, model_args=dict(dropout=0.0))
+    assert len(schedules) == 6 * 2 and len(warmup) == 2
+    assert sorted({s.tag for s in schedules}) == sorted([
+        "SGDR (T0 = 1, Tmult = 2)", "SGDR (T0 = 1, Tmult = 1)", "one cosine cycle (T0 = 4)",
+        "SGDR (T0 = 1, Tmult = 2), stepped per epoch", "step decay (×0.1 at 50%, 75%)", "constant"])
+    lam = normalized_weight_decay(0.03, 128, 1280, 4) / 1e-3
+    assert dict(schedules[0].hparams) == dict(lr=1e-3, weight_decay=pytest.approx(lam))
+    noam = warmup[0]
+    w = dict(noam.schedule_args)["warmup"]
+    assert w == 4  # 10% of 4 epochs × 10 steps
+    lr, decay = dict(noam.hparams)["lr"], dict(noam.hparams)["weight_decay"]
+    assert lr * 512 ** -0.5 * w ** -0.5 == pytest.approx(1e-3)  # the peak of noam's factor d^-0.5·w^-0.5
+    assert lr * decay == pytest.approx(1e-3 * lam)  # AdamW's decay per step, α·λ, as at the constant rate

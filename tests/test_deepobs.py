@@ -170,3 +170,39 @@ def test_match_claims_state_a_match_or_a_divergence_count_per_optimizer():
         "mnist_vae, AMSGrad: our runs diverge as often as DeepOBS's (the test loss cannot be compared: 0 of 5 of ours "
         "and 4 of 4 of theirs diverged)"]  # all four published AMSGrad runs diverged
     assert [r["verdict"] for r in rows] == ["reproduced", "not reproduced"]
+
+
+def test_the_chapters_claims_take_the_study_as_our_runs_to_a_match():
+    """The study's own runs presented as ours match it: epoch 0, each optimizer and the pooled check."""
+    from optim import book
+
+    ch = book.Chapter("deepobs", "full", "cpu", [0, 1, 2])
+    runs = {"fmnist_2c2d": pd.concat([_study_as_ours("Adam", 2), _study_as_ours("SGD", 2)])}
+    rows = deepobs.chapter_claims(ch, runs, {"fmnist_2c2d": dict(epochs=2, n_train=None, optimizers=["Adam", "SGD"])})
+    assert [r["claim"] for r in rows] == [
+        f"fmnist_2c2d: {ch.plans['init'].claim}",
+        "fmnist_2c2d, Adam: our test accuracy after epoch 2 matches DeepOBS's (within 1 point)",
+        "fmnist_2c2d, SGD: our test accuracy after epoch 2 matches DeepOBS's (within 1 point)",
+        ch.plans["pooled_2c2d"].claim]
+    assert rows[1]["comparisons"][0]["effect"] == pytest.approx(0.0, abs=1e-12)
+    assert rows[-1]["comparisons"][0]["effect"] == pytest.approx(0.0, abs=1e-12)
+    quick = book.Chapter("deepobs", "quick", "cpu", [0, 1])
+    vae = _ours("Adam", [100.0, 101.0], 0).assign(seed=[0, 1])
+    rows = deepobs.chapter_claims(quick, {"mnist_vae": vae}, {"mnist_vae": dict(epochs=1, n_train=3000, optimizers=["Adam"])})
+    assert rows[-1]["verdict"] == "not testable at this scale" and "3,000 images for one epoch" in str(rows[-1])
+
+
+def test_the_engine_checks_pair_adam_by_seed_in_points_of_accuracy():
+    from optim import book
+
+    ch = book.Chapter("deepobs", "full", "cpu", [0, 1, 2])
+    adam = _study_as_ours("Adam", 2)
+    fp32 = adam.assign(test_acc=adam.test_acc - 0.002)  # 0.2 points below, on every seed
+    buffered = adam.assign(test_acc=adam.test_acc + 0.03)  # 3 points above
+    rows, glue = deepobs.engine_checks(ch, adam, fp32, buffered, 2, "bf16")
+    assert [r["claim"] for r in rows] == [ch.plans["precision_2c2d"].claim, ch.plans["shuffle_2c2d"].claim]
+    assert rows[0]["comparisons"][0]["effect"] == pytest.approx(0.002) and rows[0]["verdict"] == "reproduced"
+    assert rows[1]["comparisons"][0]["effect"] == pytest.approx(0.03) and rows[1]["verdict"] == "not reproduced"
+    assert glue["precision"].startswith("+0.20 points [+0.20, +0.20]")
+    assert glue["precision_outcome"] == "within half a point"
+    assert glue["buffered_offset"].startswith("+3.00 points") and glue["fp32_offset"].startswith("-0.20 points")

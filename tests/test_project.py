@@ -128,3 +128,21 @@ def test_the_committed_manifests_name_chapters_of_the_book():
     committed = subprocess.run(["git", "ls-files", "data/results/manifests"], cwd=ROOT, capture_output=True,
                                text=True, check=True).stdout.split()
     assert committed and {Path(p).stem for p in committed} <= set(publish.chapters())  # no test's manifest leaked in
+
+
+def test_chapters_read_as_prose_small_code_cells_and_no_prose_built_in_code():
+    """A chapter's own code (every code cell but the generated install cell) stays small — its
+    logic lives in optim, tested — and its prose is markdown with glued numbers, never built
+    from f-strings in code."""
+    import nbformat
+
+    from optim import publish
+
+    sizes = {}
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        own = [source for source in cells if not source.startswith(publish.INSTALL_CELL.splitlines()[0])]
+        assert len(own) == len(cells) - 1, f"{path.name}: the install cell should open it, once"
+        sizes[path.stem] = sum(1 for source in own for line in source.splitlines() if line.strip())
+        assert not any(re.search(r"Markdown\(\s*f[\"']", source) for source in own), path.name
+    assert max(sizes.values()) <= 150, sizes

@@ -69,3 +69,34 @@ def test_the_regime_anneals_to_zero_over_its_epochs_on_its_subset():
         opt.step()
         sched.step()
     assert rates[0] == pytest.approx(0.1) and rates[-1] < 1e-5 and rates[240] == pytest.approx(0.05, rel=0.01)
+
+
+def test_a_pilot_run_is_tagged_by_its_setting_and_the_quick_profile_shrinks_it():
+    full = regime.pilot_spec("crop-flip", 2000, 50, "momentum", dict(lr=0.1, momentum=0.9, weight_decay=5e-4), "full",
+                             **regime.fields("full"))  # the regime's own sizes, replaced by the pilot's
+    assert full.tag == "crop-flip, 2,000 images, 50 epochs — SGD + momentum, α = 0.1, λ = 0.0005"
+    assert (full.n_train, full.epochs, full.seed, full.optimizer) == (2000, 50, 0, "momentum")
+    quick = regime.pilot_spec("none", 2000, 30, "adam", dict(lr=1e-3), "quick")
+    assert (quick.n_train, quick.epochs, quick.tag) == (250, 2, "none, 250 images, 2 epochs — Adam, α = 0.001")
+    styled = regime.pilot_table(_runs({0: [1.0, 0.5, 0.6]}, full.tag))
+    assert list(styled.data.columns) == [regime.PILOT_COLUMNS[c] for c in
+                                         ("tag", "train_loss", "lowest_epoch", "lowest_test_loss", "final_test_loss",
+                                          "test_acc", "rise")]
+
+
+def test_the_positive_controls_judge_the_rise_and_the_accuracy_gaps():
+    from optim import book
+
+    ch = book.Chapter("regime", "full", "cpu", [0, 1, 2])
+    zero, best = regime.sgd_label(0.0), regime.sgd_label(5e-4)
+    curves = {0: [1.0, 0.5, 0.6], 1: [0.9, 0.5, 0.55], 2: [1.0, 0.6, 0.7]}
+    judged = pd.concat([_runs(curves, zero), _runs(curves, regime.ADAM),
+                        _runs(curves, best).assign(test_acc=lambda f: f.test_acc + 0.02)])
+    rows = regime.claims(ch, judged, judged, zero, best)
+    plans = ("overfits", "sgd_beats_adam", "decay_matters", "sgd_beats_adam_extended")
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in plans]
+    assert rows[0]["comparisons"][0]["effect"] == pytest.approx(np.mean([0.6 / 0.5 - 1, 0.55 / 0.5 - 1, 0.7 / 0.6 - 1]))
+    assert rows[1]["comparisons"][0]["effect"] == pytest.approx(0.02)  # two points, on every seed
+    glue = regime.glue_values(rows, judged, zero)
+    assert glue["gap"].startswith("+2.00 points [+2.00, +2.00]") and glue["gap_verdict"] == rows[1]["verdict"]
+    assert glue["rise_sgd"] == f"{np.mean([0.2, 0.1, 0.7 / 0.6 - 1]):.0%}"

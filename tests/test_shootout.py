@@ -74,3 +74,72 @@ def test_bug_words_state_each_effect_and_what_its_verdict_means():
     assert words == ("bug 1 by -6.1 points (it changes the number; the training accuracy is measured with dropout on "
                      "and on augmented images, so it understates the test accuracy); bug 2 by +0.7 points "
                      "(inconclusive: its interval straddles half a point)")
+
+
+def _final(values: dict, column: str, by: str = "optimizer") -> pd.DataFrame:
+    """One final epoch per (label, seed): ``values`` label → per-seed values of ``column``."""
+    return pd.DataFrame([{by: label, "seed": s, "epoch": 1, "key": f"{label}{s}", column: v, "diverged": False}
+                         for label, per in values.items() for s, v in enumerate(per)])
+
+
+def _chapter_runs():
+    rng = np.random.default_rng(1)
+    losses = {o: list(0.1 * rng.uniform(0.9, 1.1, 3)) for o in shootout.ADAPTIVE} | \
+        {o: list(0.3 * rng.uniform(0.9, 1.1, 3)) for o in shootout.SGD_TYPE}
+    shoot = _final(losses, "train_loss")
+    # tuned accuracies ranked exactly as the shoot-out's losses, per seed: ρ = 1
+    tuned = shoot.assign(test_acc=1 - shoot.train_loss).drop(columns="train_loss")
+    honest = [0.90, 0.91, 0.92]
+    bugs = pd.concat([_final({"honest": honest}, "test_acc", "tag").assign(train_acc=[0.95, 0.96, 0.97]),
+                      _final({"eval mode after epoch 1": [0.90, 0.911, 0.92]}, "test_acc", "tag"),
+                      _final({"augmented test set": [0.85, 0.86, 0.87]}, "test_acc", "tag")])
+    return shoot, tuned, bugs
+
+
+def test_the_chapters_claims_read_families_ranks_and_bugs_under_their_plans():
+    from optim import book
+
+    ch = book.Chapter("benchmark", "full", "cpu", [0, 1, 2])
+    shoot, tuned, bugs = _chapter_runs()
+    accuracy = tuned.groupby("optimizer")["test_acc"].mean()
+    rows = shootout.claims(ch, shoot, tuned, bugs, accuracy)
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in
+                                          ("adaptive_faster", "ranking", "differ", "bug1", "bug2", "bug3")]
+    family = rows[0]["comparisons"][0]  # the adaptive family's losses are a third of the SGD-type family's
+    ratio = [np.exp(np.log(shoot[(shoot.seed == s) & shoot.optimizer.isin(shootout.ADAPTIVE)].train_loss).mean()
+                    - np.log(shoot[(shoot.seed == s) & shoot.optimizer.isin(shootout.SGD_TYPE)].train_loss).mean())
+             for s in range(3)]
+    assert family["effect"] == pytest.approx(np.exp(np.mean(np.log(ratio)))) and rows[0]["verdict"] == "reproduced"
+    assert rows[1]["comparisons"][0]["effect"] == pytest.approx(1.0)  # the same ranking on every seed
+    assert rows[3]["comparisons"][0]["effect"] == pytest.approx(0.05)  # training minus test accuracy
+    assert rows[4]["verdict"] == "reproduced" and rows[5]["verdict"] == "not reproduced"
+    glue = shootout.glue_values(ch, rows, shoot, tuned, bugs, accuracy, list(accuracy.index))
+    assert glue["rho"] == "1.00" and glue["optimizers"] == len(accuracy)
+    assert glue["twins"] == " No optimizer ended exactly where SGD did."
+    assert glue["bugs"].startswith("bug 1 by +5.0 points")
+    one = shootout.claims(ch, shoot[shoot.seed == 0], tuned, bugs, accuracy)
+    assert one[0]["verdict"] == one[1]["verdict"] == "not testable at this scale"
+
+
+def test_the_shootout_reading_names_who_the_defaults_helped_and_hurt():
+    at_0001 = _final({"adam": [0.1, 0.1], "sgd": [1.0, 1.0], "adagrad": [0.5, 0.5]}, "train_loss").assign(test_acc=0.9)
+    at_default = _final({"adam": [0.1, 0.1], "sgd": [0.2, 0.2], "adagrad": [2.30, 2.30]}, "train_loss").assign(test_acc=0.1)
+    glue = shootout.shootout_glue(at_0001, at_default, {"adam": 1e-3, "sgd": 0.01, "adagrad": 0.01}, 10)
+    assert glue["helped"] == "sgd" and glue["helped_by"] == "0.2"  # 0.2 / 1.0, Adam's default is 0.001: left out
+    assert glue["hurt"] == "adagrad" and glue["hurt_by"] == "4.6"
+    assert glue["uniform"] == f"{np.log(10):.2f}" and "the default rates, these runs end" in glue["stuck"]
+    assert glue["shootout_standing"] == shootout.standing(pd.Series({"adagrad": 0.5, "adam": 0.1, "sgd": 1.0}))
+
+
+def test_the_bug_figure_shows_every_setting_per_epoch_and_per_seed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, _, bugs = _chapter_runs()
+    fig = shootout.bug_figure(bugs.assign(train_acc=bugs.train_acc.fillna(0.95), optimizer="adam"))
+    left, right = fig.axes
+    assert len(left.get_lines()) >= len(shootout.REPORTED)  # a line per reported setting
+    assert [t.get_text() for t in right.get_xticklabels()] == ["honest", "bug 1", "bug 2", "bug 3"]
+    plt.close(fig)
