@@ -130,7 +130,8 @@ def claims(ch, shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame, bug_ru
     from . import verdicts
 
     shoot = pd.DataFrame(per_seed(shootout_epochs, "optimizer", "train_loss"))  # seeds × optimizers
-    rho = rank_correlation(shoot, pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))
+    tuned = pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc"))
+    rho = rank_correlation(shoot, tuned)
     bugs, honest = bug_effects(bug_runs), per_seed(bug_runs, "tag", "test_acc")["honest"]
     one_seed = "one shoot-out seed in this profile: a {} over seeds needs two"
     return [
@@ -141,8 +142,7 @@ def claims(ch, shootout_epochs: pd.DataFrame, tuned_epochs: pd.DataFrame, bug_ru
         ch.judge("ranking", [verdicts.estimate("Spearman correlation with the tuned ranking (strong)", rho, "greater", 0.8),
                              verdicts.estimate("the same (moderate)", rho, "greater", 0.5)])
         if len(rho) > 1 else ch.untestable("ranking", one_seed.format("correlation")),
-        ch.judge("differ", [verdicts.omnibus("test accuracy after tuning",
-                                             pd.DataFrame(per_seed(tuned_epochs, "optimizer", "test_acc")))],
+        ch.judge("differ", [verdicts.omnibus("test accuracy after tuning", tuned)],
                  note=f"best mean {accuracy.idxmax()} {accuracy.max():.4f}, worst {accuracy.idxmin()} {accuracy.min():.4f}"),
     ] + [ch.judge(plan, [verdicts.compare(bugs[bug][0], bugs[bug][1], "honest test accuracy", honest, "final accuracy",
                                           "similar", ch.plans[plan].sesoi, "difference", higher_is_better=True)],
