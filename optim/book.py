@@ -573,17 +573,3 @@ def verdict_bars(board: pd.DataFrame):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.2 / height), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
-
-
-def ratio_words(c: dict) -> str:
-    """One ratio comparison of a claims row as a reader wants it: 'ratio× [90% interval], what the
-    seeds show' — alike / different, or lower (higher) by at least the SESOI, the other way, not
-    by the SESOI, or that the seeds cannot tell."""
-    size, direction, outcome = f"{c['sesoi']:.0%}", c["direction"], c["outcome"]
-    if direction == "similar":
-        shown = {"supports": "alike", "contradicts": "different"}.get(outcome, "the seeds cannot tell")
-    else:
-        way, other, wrong = ("lower", "higher", c["low"] > 1) if direction == "less" else ("higher", "lower", c["high"] < 1)
-        shown = (f"{way} by at least {size}" if outcome == "supports" else other if wrong else
-                 f"not {way} by {size}" if outcome == "contradicts" else "the seeds cannot tell")
-    return f"{c['effect']:.3g}× [{c['low']:.3g}, {c['high']:.3g}], {shown}"

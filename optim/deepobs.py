@@ -376,13 +376,16 @@ def chapter_claims(ch, runs: dict[str, pd.DataFrame], sizes: dict[str, dict]) ->
     return rows
 
 
-def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam: pd.DataFrame, epoch: int,
-                  precision: str) -> tuple[list[dict], dict[str, str]]:
-    """Is our engine the cause of fmnist_2c2d's offset? Adam's test accuracy after ``epoch`` in
-    our book's engine (``adam``, under ``precision``) against the same runs in fp32 (plan
-    ``precision_2c2d``) and with DeepOBS's buffered shuffle (plan ``shuffle_2c2d``), paired by
-    seed; and the offset from the study with each. Returns the two claim rows and the chapter's
-    glued readings (differences in points of accuracy, with their 90% intervals)."""
+def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam: pd.DataFrame,
+                  replayed_adam: pd.DataFrame, epoch: int, precision: str) -> tuple[list[dict], dict[str, str]]:
+    """Is our engine the cause of fmnist_2c2d's offset? Adam's test accuracy after ``epoch``, paired
+    by seed: our book's engine (``adam``, under ``precision``) against the same runs in fp32 (plan
+    ``precision_2c2d``); DeepOBS's buffered shuffle against a uniform permutation (``shuffle_2c2d``);
+    the first epoch's buffered order replayed every epoch, as DeepOBS's TensorFlow runs read their
+    data, against a new buffered order each epoch (``replay_2c2d``); and the replayed runs against
+    the study itself (``replay_match_2c2d``, unpaired). Returns the claim rows and the chapter's
+    glued readings (differences in points of accuracy with their 90% intervals, and each variant's
+    offset from the study)."""
     from . import verdicts
     from .analysis import per_seed
 
@@ -390,21 +393,23 @@ def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam
         return per_seed(frame, "tag", "test_acc")["Adam"]
 
     comparisons = {plan: verdicts.compare(a, accuracy(frame_a), b, accuracy(frame_b), f"test accuracy after epoch {epoch}",
-                                          "similar", ch.plans[plan].sesoi, "difference", higher_is_better=True)
-                   for plan, a, frame_a, b, frame_b in [
-                       ("precision_2c2d", f"ours, {precision}", adam, "ours, fp32", fp32_adam),
-                       ("shuffle_2c2d", "ours, buffered shuffle", buffered_adam, "ours, permutation", adam)]}
-    rows = [ch.judge(plan, [c]) for plan, c in comparisons.items()]
+                                          direction, ch.plans[plan].sesoi, "difference", higher_is_better=True)
+                   for plan, a, frame_a, b, frame_b, direction in [
+                       ("precision_2c2d", f"ours, {precision}", adam, "ours, fp32", fp32_adam, "similar"),
+                       ("shuffle_2c2d", "ours, buffered shuffle", buffered_adam, "ours, permutation", adam, "similar"),
+                       ("replay_2c2d", "ours, one buffered order replayed", replayed_adam,
+                        "ours, a new buffered order each epoch", buffered_adam, "less")]}
     sesoi = ch.plans["match_2c2d"].sesoi
     offsets = {name: judge(frame, "fmnist_2c2d", epoch, sesoi)["Adam"]
-               for name, frame in [("fp32_offset", fp32_adam), ("buffered_offset", buffered_adam)]}
-
-    def points(c):
-        return f"{100 * c.effect:+.2f} points [{100 * c.low:+.2f}, {100 * c.high:+.2f}]"
-
+               for name, frame in [("fp32_offset", fp32_adam), ("buffered_offset", buffered_adam),
+                                   ("replayed_offset", replayed_adam)]}
+    rows = [ch.judge(plan, [c]) for plan, c in comparisons.items()]
+    rows.append(ch.judge("replay_match_2c2d", [offsets["replayed_offset"]]))
     precision_check = comparisons["precision_2c2d"]
-    glue = dict(precision=points(precision_check), shuffle=points(comparisons["shuffle_2c2d"]),
-                **{name: points(c) for name, c in offsets.items()},
+    glue = dict(precision=verdicts.points_words(precision_check), shuffle=verdicts.points_words(comparisons["shuffle_2c2d"]),
+                replay=verdicts.points_words(comparisons["replay_2c2d"]), replay_verdict=rows[2]["verdict"],
+                replay_match_verdict=rows[3]["verdict"],
+                **{name: verdicts.points_words(c) for name, c in offsets.items()},
                 precision_outcome={"supports": "within half a point", "contradicts": "outside half a point"}.get(
                     precision_check.outcome, "too few seeds to put that within half a point"))
     return rows, glue

@@ -15,7 +15,6 @@ import pandas as pd
 
 from . import verdicts
 from .analysis import per_seed
-from .book import ratio_words
 from .tuning import choice_note
 
 TORCH, DOZAT, CONSTANT = "Nadam (torch)", "Nadam (Dozat, Alg. 2)", "Nadam (TensorFlow, constant μ)"
@@ -54,13 +53,13 @@ def claims(ch, models: dict[str, pd.DataFrame], equal: dict[str, pd.DataFrame], 
 
 def glue_values(ch, rows: list[dict], models: dict[str, pd.DataFrame]) -> dict[str, str]:
     """The chapter's reading in numbers and words: the range of the two Nadam forms' final test
-    accuracies, and each claim's comparisons as :func:`optim.book.ratio_words`, named by model
+    accuracies, and each claim's comparisons as :func:`optim.verdicts.ratio_words`, named by model
     (and step size where a claim has several)."""
     accuracies = [per_seed(frame, "tag", "test_acc")[tag].mean() for frame in models.values() for tag in (TORCH, DOZAT)]
     row = {r["claim"]: r for r in rows}
 
     def against(b):
-        return "; ".join(f"{model} {ratio_words(c)}" for model, r in zip(models, rows)
+        return "; ".join(f"{model} {verdicts.ratio_words(c)}" for model, r in zip(models, rows)
                          for c in r["comparisons"] if c["b"] == b)
 
     def words(plan):
@@ -69,7 +68,7 @@ def glue_values(ch, rows: list[dict], models: dict[str, pd.DataFrame]) -> dict[s
 
         names = list(models)
         comparisons = row[ch.plans[plan].claim]["comparisons"]  # the schedule claims': one per model, in turn
-        return "; ".join(f"{name(names[k % len(names)], c['a'])} {ratio_words(c)}" for k, c in enumerate(comparisons))
+        return "; ".join(f"{name(names[k % len(names)], c['a'])} {verdicts.ratio_words(c)}" for k, c in enumerate(comparisons))
 
     return dict(acc_low=f"{min(accuracies):.3f}", acc_high=f"{max(accuracies):.3f}", vs_adam=against("Adam"),
                 vs_sgd=against("SGD + Nesterov"), schedule_first=words("schedule_first"),

@@ -256,9 +256,10 @@ def glue_values(rows: list[dict], judged: pd.DataFrame, zero: str) -> dict[str, 
     """The reading's numbers: the mean rise of the test loss (SGD without decay, Adam) and each
     control's difference in points of accuracy with its 90% interval and verdict (``rows``:
     :func:`claims`' rows)."""
+    from . import verdicts
+
     def points(row):
-        c = row["comparisons"][0]
-        return f"{100 * c['effect']:+.2f} points [{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+        return verdicts.points_words(row["comparisons"][0])
 
     overfits, gap, decay, extended = rows
     return dict(rise_sgd=f"{rise(judged[judged.tag == zero]).mean():.0%}",

@@ -26,7 +26,8 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # evaluation, or the test images get the training augmentation.
 EVALUATION_BUGS = ("eval-mode-after-first-epoch", "augmented-test-set")
 # Fields added after results were stored: left out of the key at their default value.
-_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1, "bptt": 20, "clip_norm": 0.0, "shuffle_buffer": 0}
+_ADDED_LATER = {"initial_evaluation": False, "eval_every": 1, "bptt": 20, "clip_norm": 0.0, "shuffle_buffer": 0,
+                "reshuffle": True}
 
 
 def _plain(value: Any) -> Any:
@@ -64,6 +65,9 @@ class RunSpec:
     small training set's cost. ``shuffle_buffer``: 0 draws each epoch's order as a uniform
     permutation; a positive size shuffles through a buffer of that many examples instead, as
     TensorFlow's ``Dataset.shuffle`` and so DeepOBS do (``training.buffered_order``).
+    ``reshuffle``: True draws a new order every epoch; False draws the first epoch's order and
+    replays it every epoch, as TensorFlow 1 does when a graph-level seed is set and the dataset's
+    iterator is re-initialized each epoch (DeepOBS's TensorFlow runner does both).
 
     A language model (``models.LANGUAGE_MODELS``) trains on a token stream (``data.TOKEN_STREAMS``)
     and on nothing else: ``n_train``/``n_test`` then count tokens (the first ones of a split),
@@ -95,6 +99,7 @@ class RunSpec:
     initial_evaluation: bool = False
     eval_every: int = 1
     shuffle_buffer: int = 0
+    reshuffle: bool = True
     bptt: int = 20
     clip_norm: float = 0.0
     tag: str = ""
@@ -165,8 +170,9 @@ class RunSpec:
             bad("precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         if self.memory_format not in MEMORY_FORMATS:
             bad("memory_format", self.memory_format, f"one of {', '.join(MEMORY_FORMATS)}")
-        if not isinstance(self.initial_evaluation, bool):
-            bad("initial_evaluation", self.initial_evaluation, "True or False")
+        for name in ("initial_evaluation", "reshuffle"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, getattr(self, name), "True or False")
         if not isinstance(self.tag, str):
             bad("tag", self.tag, "a string")
 
@@ -176,7 +182,7 @@ class RunSpec:
         if isinstance(self.clip_norm, bool) or not isinstance(self.clip_norm, (int, float)) or not self.clip_norm >= 0:
             bad("clip_norm", self.clip_norm, "a number >= 0 (0: no clipping)")
         for name, plain in (("validation", 0.0), ("augment", "none"), ("memory_format", "contiguous"),
-                            ("probes", ()), ("evaluation_bugs", ()), ("shuffle_buffer", 0)):
+                            ("probes", ()), ("evaluation_bugs", ()), ("shuffle_buffer", 0), ("reshuffle", True)):
             if getattr(self, name) != plain:
                 bad(name, getattr(self, name), f"{plain!r} for a language model")
 

@@ -270,10 +270,12 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
         epochs.append({k: v for k, v in initial.items() if v is not None} | {"lr": optimizer.param_groups[0]["lr"],
                                                                                "time": 0.0})
     model.train()
+    perm = None
     for epoch in range(1, spec.epochs + 1):
         epoch_start = time.perf_counter()
-        perm = (torch.randperm(len(y), generator=order_gen) if not spec.shuffle_buffer
-                else buffered_order(len(y), spec.shuffle_buffer, order_gen)).to(device)
+        if perm is None or spec.reshuffle:  # else the first epoch's order again (TensorFlow 1's replay)
+            perm = (torch.randperm(len(y), generator=order_gen) if not spec.shuffle_buffer
+                    else buffered_order(len(y), spec.shuffle_buffer, order_gen)).to(device)
         window = LossWindow(device)
         running_loss = torch.zeros((), device=device)
         running_correct = torch.zeros((), device=device, dtype=torch.long)

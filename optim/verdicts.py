@@ -747,3 +747,25 @@ def judge_accuracy(plan: Plan, values, pairs, direction: str, profile: str, metr
                    note: str = "") -> dict:
     """:func:`judge_pairs` of accuracies: differences, higher being better."""
     return judge_pairs(plan, values, pairs, direction, profile, metric, "difference", True, note)
+
+
+def ratio_words(c: dict) -> str:
+    """One ratio comparison of a claims row as a reader wants it: 'ratio× [90% interval], what the
+    seeds show' — alike / different, or lower (higher) by at least the SESOI, the other way, not
+    by the SESOI, or that the seeds cannot tell."""
+    size, direction, outcome = f"{c['sesoi']:.0%}", c["direction"], c["outcome"]
+    if direction == "similar":
+        shown = {"supports": "alike", "contradicts": "different"}.get(outcome, "the seeds cannot tell")
+    else:
+        way, other, wrong = ("lower", "higher", c["low"] > 1) if direction == "less" else ("higher", "lower", c["high"] < 1)
+        shown = (f"{way} by at least {size}" if outcome == "supports" else other if wrong else
+                 f"not {way} by {size}" if outcome == "contradicts" else "the seeds cannot tell")
+    return f"{c['effect']:.3g}× [{c['low']:.3g}, {c['high']:.3g}], {shown}"
+
+
+def points_words(c) -> str:
+    """One difference of accuracies (fractions) as a reader wants it: '+1.35 points [+0.64, +2.05]',
+    the effect and its 90% interval in percentage points. ``c``: a :class:`Comparison` or a claims
+    row's comparison (a dict)."""
+    effect, low, high = (c[k] if isinstance(c, dict) else getattr(c, k) for k in ("effect", "low", "high"))
+    return f"{100 * effect:+.2f} points [{100 * low:+.2f}, {100 * high:+.2f}]"

@@ -199,10 +199,18 @@ def test_the_engine_checks_pair_adam_by_seed_in_points_of_accuracy():
     adam = _study_as_ours("Adam", 2)
     fp32 = adam.assign(test_acc=adam.test_acc - 0.002)  # 0.2 points below, on every seed
     buffered = adam.assign(test_acc=adam.test_acc + 0.03)  # 3 points above
-    rows, glue = deepobs.engine_checks(ch, adam, fp32, buffered, 2, "bf16")
-    assert [r["claim"] for r in rows] == [ch.plans["precision_2c2d"].claim, ch.plans["shuffle_2c2d"].claim]
+    replayed = adam.assign(test_acc=adam.test_acc + 0.01 - 0.001 * (adam.seed % 3))  # 2 to 2.2 points below buffered
+    rows, glue = deepobs.engine_checks(ch, adam, fp32, buffered, replayed, 2, "bf16")
+    assert [r["claim"] for r in rows] == [ch.plans[p].claim for p in
+                                          ("precision_2c2d", "shuffle_2c2d", "replay_2c2d", "replay_match_2c2d")]
     assert rows[0]["comparisons"][0]["effect"] == pytest.approx(0.002) and rows[0]["verdict"] == "reproduced"
     assert rows[1]["comparisons"][0]["effect"] == pytest.approx(0.03) and rows[1]["verdict"] == "not reproduced"
+    replay = rows[2]["comparisons"][0]
+    assert replay["test"].startswith("paired") and replay["effect"] == pytest.approx(-0.021)
+    assert rows[2]["verdict"] == "reproduced"  # lower by 2.1 ± 0.1 points: more than half a point, on every seed
+    # against the study (unpaired): its own seeds shifted by +0.8 to +1.0 points cannot be put within 1 point
+    assert rows[3]["comparisons"][0]["effect"] == pytest.approx(0.009) and rows[3]["verdict"] != "reproduced"
     assert glue["precision"].startswith("+0.20 points [+0.20, +0.20]")
     assert glue["precision_outcome"] == "within half a point"
     assert glue["buffered_offset"].startswith("+3.00 points") and glue["fp32_offset"].startswith("-0.20 points")
+    assert glue["replay"].startswith("-2.10 points") and glue["replay_verdict"] == "reproduced"

@@ -550,6 +550,25 @@ def test_a_run_with_a_shuffle_buffer_has_its_own_key_and_trains():
         RunSpec("logreg", optimizer="sgd", shuffle_buffer=-1, **TINY)
 
 
+def test_without_reshuffling_every_epoch_replays_the_first_epoch_s_batches():
+    """TensorFlow 1 with a graph-level seed replays one shuffle each epoch (DeepOBS's runs): at a
+    learning rate of 1e-30 no fp32 weight moves, so the second epoch's minibatch losses repeat the
+    first's exactly when the order is replayed, and not when it is drawn anew."""
+    from optim.training import train
+
+    for buffer in (0, 16):
+        base = RunSpec("logreg", optimizer="sgd", hparams={"lr": 1e-30}, log_every=1, shuffle_buffer=buffer,
+                       **TINY | dict(epochs=2))
+        for reshuffle in (False, True):
+            losses = train(base.replace(reshuffle=reshuffle), progress=False)["steps"]["train_loss"]
+            first, second = losses[:len(losses) // 2], losses[len(losses) // 2:]
+            assert len(first) == 2 and (first == second) is not reshuffle
+    replayed = RunSpec("logreg", optimizer="sgd", reshuffle=False, **TINY)
+    assert replayed.key() != replayed.replace(reshuffle=True).key() == RunSpec("logreg", optimizer="sgd", **TINY).key()
+    with pytest.raises(ValueError, match="reshuffle=0 is invalid"):
+        RunSpec("logreg", optimizer="sgd", reshuffle=0, **TINY)
+
+
 def test_the_step_benchmark_times_every_record_of_the_package_against_its_reference():
     from optim import bench
     from optim.optimizers import RECORDS

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optim import book, nadam_study
+from optim import book, nadam_study, verdicts
 
 
 def _runs(losses: dict, accuracy: float = 0.9) -> pd.DataFrame:
@@ -38,8 +38,8 @@ def test_the_claims_compare_paired_ratios_under_each_plan_and_quote_them():
     assert rows[7]["comparisons"][0]["effect"] == pytest.approx(1.0) and "(seed 100)" in rows[7]["measured"]
     glue = nadam_study.glue_values(ch, rows, models)
     assert glue["acc_low"] == glue["acc_high"] == "0.900"
-    assert glue["vs_adam"].startswith(f"CNN {book.ratio_words(cnn_vs_adam)}; MLP ")
-    assert glue["equal"] == f"CNN, α = 0.001 {book.ratio_words(rows[6]['comparisons'][0])}"
+    assert glue["vs_adam"].startswith(f"CNN {verdicts.ratio_words(cnn_vs_adam)}; MLP ")
+    assert glue["equal"] == f"CNN, α = 0.001 {verdicts.ratio_words(rows[6]['comparisons'][0])}"
 
 
 def test_the_schedule_figure_draws_dozats_mu_and_the_update_weights():

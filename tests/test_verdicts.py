@@ -333,7 +333,15 @@ def test_judge_pairs_is_judge_of_each_pairs_comparison_at_the_plans_sesoi():
     ("less", "contradicts", 0.92, 1.05, "not lower by 10%"), ("less", "inconclusive", 0.8, 1.05, "the seeds cannot tell"),
     ("greater", "supports", 1.2, 1.4, "higher by at least 10%"), ("greater", "contradicts", 0.7, 0.9, "lower")])
 def test_a_ratio_comparison_in_words(direction, outcome, low, high, words):
-    from optim import book
-
     c = dict(direction=direction, outcome=outcome, low=low, high=high, effect=(low + high) / 2, sesoi=0.1)
-    assert book.ratio_words(c) == f"{(low + high) / 2:.3g}× [{low:.3g}, {high:.3g}], {words}"
+    assert verdicts.ratio_words(c) == f"{(low + high) / 2:.3g}× [{low:.3g}, {high:.3g}], {words}"
+
+
+def test_a_difference_of_accuracies_in_points_reads_the_comparison_or_its_stored_row():
+    c = verdicts.compare("a", {0: 0.91, 1: 0.92, 2: 0.935}, "b", {0: 0.90, 1: 0.905, 2: 0.915}, "accuracy",
+                         "similar", 0.01, "difference", higher_is_better=True)
+    diffs = np.array([0.01, 0.015, 0.02])
+    half = stats.t.ppf(0.95, 2) * diffs.std(ddof=1) / math.sqrt(3)  # the paired 90% t interval, by hand
+    expected = f"{100 * diffs.mean():+.2f} points [{100 * (diffs.mean() - half):+.2f}, {100 * (diffs.mean() + half):+.2f}]"
+    assert verdicts.points_words(c) == expected == "+1.50 points [+0.66, +2.34]"
+    assert verdicts.points_words(dict(effect=c.effect, low=c.low, high=c.high)) == expected
