@@ -325,21 +325,22 @@ def where_they_part(ours: pd.DataFrame, problem: str) -> str:
         + ").")
 
 
-def match_claims(ours: pd.DataFrame, problem: str, epoch: int, plan, profile: str) -> list[dict]:
+def match_claims(ours: pd.DataFrame, problem: str, epoch: int, plan, profile: str, variant: str = "") -> list[dict]:
     """The engine check's claim rows for one problem, one per optimizer (:func:`judge` under
     ``plan``): our metric after ``epoch`` matches the study's within the plan's margin — or,
     where a run diverged on either side, our runs diverge as often as theirs (the metric then
-    cannot be compared, and the claim says so)."""
+    cannot be compared, and the claim says so). ``variant``: how these runs differ from the
+    chapter's own, named after the optimizer in each claim (", with DeepOBS's data order")."""
     from . import verdicts
 
     metric = {"test_acc": "test accuracy", "test_loss": "test loss"}[_lookup(PROBLEMS, problem, "DeepOBS problem").metric]
     tolerance = f"within {plan.sesoi * 100:g} point" if metric.endswith("accuracy") else f"within {plan.sesoi:.0%}"
     rows = []
     for label, c in judge(ours, problem, epoch, plan.sesoi).items():
-        claim = (f"{problem}, {label}: our runs diverge as often as DeepOBS's (the {metric} cannot be compared: "
-                 f"{c.diverged_a} of {c.n_a} of ours and {c.diverged_b} of {c.n_b} of theirs diverged)"
+        claim = (f"{problem}, {label}{variant}: our runs diverge as often as DeepOBS's (the {metric} cannot be "
+                 f"compared: {c.diverged_a} of {c.n_a} of ours and {c.diverged_b} of {c.n_b} of theirs diverged)"
                  if c.test.startswith("Fisher") else
-                 f"{problem}, {label}: our {metric} after epoch {epoch} matches DeepOBS's ({tolerance})")
+                 f"{problem}, {label}{variant}: our {metric} after epoch {epoch} matches DeepOBS's ({tolerance})")
         rows.append(verdicts.claim(claim, [c], plan, profile, section=plan.section))
     return rows
 
@@ -374,6 +375,54 @@ def chapter_claims(ch, runs: dict[str, pd.DataFrame], sizes: dict[str, dict]) ->
             rows.append(verdicts.judge(pooled, [part], ch.profile,
                                        note=f"left out (a run diverged): {', '.join(left_out)}" if left_out else ""))
     return rows
+
+
+def order_claims(ch, replayed: pd.DataFrame, epoch: int) -> tuple[list[dict], dict[str, str]]:
+    """The fmnist_2c2d engine check again with DeepOBS's data order (``replayed``: our runs of
+    the study's optimizers with one buffered shuffle replayed every epoch): per optimizer other
+    than Adam (plan ``order_match_2c2d``; Adam's row is :func:`engine_checks`' ``replay_match_2c2d``)
+    and, where there are several optimizers, pooled over all of them (``pooled_order_2c2d``).
+    Returns the rows and the chapter's readings: the pooled offset in points with its interval
+    and verdict (where there is no pooled row, what stands in its place)."""
+    from . import verdicts
+
+    rows = match_claims(replayed[replayed.tag != "Adam"], "fmnist_2c2d", epoch, ch.plans["order_match_2c2d"],
+                        ch.profile, variant=", with DeepOBS's data order")
+    glue = dict(order_pooled=f"not computed ({ch.profile} profile: {replayed.tag.nunique()} optimizer)",
+                order_pooled_verdict="not judged")
+    if replayed.tag.nunique() > 1:
+        pooled = ch.plans["pooled_order_2c2d"]
+        part, left_out = judge_pooled(replayed, "fmnist_2c2d", epoch, pooled.sesoi)
+        rows.append(verdicts.judge(pooled, [part], ch.profile,
+                                   note=f"left out (a run diverged): {', '.join(left_out)}" if left_out else ""))
+        glue = dict(order_pooled=verdicts.points_words(part), order_pooled_verdict=rows[-1]["verdict"])
+    return rows, glue
+
+
+def order_figure(variants: dict[str, pd.DataFrame], problem: str, label: str = "Adam"):
+    """One optimizer's mean test loss and test accuracy per epoch under each of our data orders
+    (``variants``: name → our runs) beside the study's mean over its seeds: where the curves
+    part, and which of our orders follows the study's."""
+    import matplotlib.pyplot as plt
+
+    from .plots import legend_outside
+
+    theirs = published(problem)
+    theirs = theirs[(theirs.label == label) & (theirs.status != "diverged")]
+    last = max(int(frame.epoch.max()) for frame in variants.values())
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, metric, name in zip(axes, ("test_loss", "test_acc"), ("test loss (nats)", "test accuracy")):
+        for variant, frame in variants.items():
+            mine = frame[(frame.tag == label) & ~frame.diverged.astype(bool) & (frame.epoch >= 1)]
+            mean = mine.groupby("epoch")[metric].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker="o", markersize=3, label=f"ours, {variant}")
+        study = theirs[(theirs.epoch >= 1) & (theirs.epoch <= last)].groupby("epoch")[metric].mean()
+        ax.plot(study.index, study.to_numpy(), color="0.3", linestyle="--", marker="s", markersize=3,
+                label=f"DeepOBS ({theirs.seed.nunique()} seeds)")
+        ax.set(xlabel="epoch", ylabel=f"{label}: mean {name}")
+    legend_outside(axes[-1])
+    fig.tight_layout()
+    return fig
 
 
 def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam: pd.DataFrame,

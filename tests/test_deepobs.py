@@ -214,3 +214,36 @@ def test_the_engine_checks_pair_adam_by_seed_in_points_of_accuracy():
     assert glue["precision_outcome"] == "within half a point"
     assert glue["buffered_offset"].startswith("+3.00 points") and glue["fp32_offset"].startswith("-0.20 points")
     assert glue["replay"].startswith("-2.10 points") and glue["replay_verdict"] == "reproduced"
+
+
+def test_the_check_with_deepobs_data_order_judges_the_other_optimizers_and_pools_all_six():
+    from optim import book
+
+    ch = book.Chapter("deepobs", "full", "cpu", [0, 1, 2])
+    labels = ["Adam", "SGD", "Momentum"]
+    # the study's own seeds as our replayed runs: SGD shifted 3 points above, the others not at all
+    replayed = pd.concat([_study_as_ours(label, 2, shift=0.03 if label == "SGD" else 0.0) for label in labels])
+    rows, glue = deepobs.order_claims(ch, replayed, 2)
+    assert [r["claim"] for r in rows[:-1]] == [
+        f"fmnist_2c2d, {label}, with DeepOBS's data order: our test accuracy after epoch 2 matches DeepOBS's "
+        "(within 1 point)" for label in labels[1:]]  # Adam's row is replay_match_2c2d, in engine_checks
+    assert rows[0]["verdict"] == "not reproduced" and rows[0]["comparisons"][0]["effect"] == pytest.approx(0.03)
+    assert rows[1]["comparisons"][0]["effect"] == pytest.approx(0.0, abs=1e-12)
+    pooled = rows[-1]
+    assert pooled["claim"] == ch.plans["pooled_order_2c2d"].claim
+    assert pooled["comparisons"][0]["effect"] == pytest.approx(0.01)  # the mean of 0, +3 and 0 points
+    assert glue["order_pooled"].startswith("+1.00 points [") and glue["order_pooled_verdict"] == pooled["verdict"]
+    rows, glue = deepobs.order_claims(ch, replayed[replayed.tag == "Adam"], 2)
+    assert rows == [] and glue["order_pooled_verdict"] == "not judged"  # one optimizer: nothing to pool
+
+
+def test_the_order_figure_draws_each_variant_and_the_studys_mean():
+    adam = _study_as_ours("Adam", 4)
+    fig = deepobs.order_figure({"new order": adam, "replayed": adam.assign(test_loss=adam.test_loss * 2)}, "fmnist_2c2d")
+    loss_axes = fig.axes[0]
+    lines = {line.get_label(): line for line in loss_axes.get_lines()}
+    assert list(lines) == ["ours, new order", "ours, replayed", "DeepOBS (3 seeds)"]
+    theirs = deepobs.published("fmnist_2c2d")
+    study = theirs[(theirs.label == "Adam") & (theirs.epoch.between(1, 4))].groupby("epoch")["test_loss"].mean()
+    np.testing.assert_allclose(lines["DeepOBS (3 seeds)"].get_ydata(), study.to_numpy())
+    np.testing.assert_allclose(lines["ours, replayed"].get_ydata(), 2 * study.to_numpy())
