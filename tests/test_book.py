@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 NO_CLAIMS = {"intro", "scoreboard", "speed"}  # pages that render other pages' or stored results
 EXPECTED_FIGURES = {"testbed": 2, "adam": 6, "amsgrad": 5, "nadam": 4, "regime": 2, "adamw": 7, "swats": 4, "ndadam": 3,
-                    "language": 3, "benchmark": 3, "deepobs": 4}
+                    "language": 3, "benchmark": 3, "deepobs": 5}
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 
