@@ -452,13 +452,13 @@ def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam
     offsets = {name: judge(frame, "fmnist_2c2d", epoch, sesoi)["Adam"]
                for name, frame in [("fp32_offset", fp32_adam), ("buffered_offset", buffered_adam),
                                    ("replayed_offset", replayed_adam)]}
-    rows = [ch.judge(plan, [c]) for plan, c in comparisons.items()]
-    rows.append(ch.judge("replay_match_2c2d", [offsets["replayed_offset"]]))
+    judged = {plan: ch.judge(plan, [c]) for plan, c in
+              [*comparisons.items(), ("replay_match_2c2d", offsets["replayed_offset"])]}
     precision_check = comparisons["precision_2c2d"]
     glue = dict(precision=verdicts.points_words(precision_check), shuffle=verdicts.points_words(comparisons["shuffle_2c2d"]),
-                replay=verdicts.points_words(comparisons["replay_2c2d"]), replay_verdict=rows[2]["verdict"],
-                replay_match_verdict=rows[3]["verdict"],
+                replay=verdicts.points_words(comparisons["replay_2c2d"]), replay_verdict=judged["replay_2c2d"]["verdict"],
+                replay_match_verdict=judged["replay_match_2c2d"]["verdict"],
                 **{name: verdicts.points_words(c) for name, c in offsets.items()},
                 precision_outcome={"supports": "within half a point", "contradicts": "outside half a point"}.get(
                     precision_check.outcome, "too few seeds to put that within half a point"))
-    return rows, glue
+    return list(judged.values()), glue
