@@ -222,6 +222,8 @@ class ChapterPlan:
         todo = [spec for spec in self.todo() if only is None or only(spec)]
         if not todo:
             return 0.0
+        if any(map(_untrainable, todo)):
+            return None  # not measurable here: emulated_bf16_note says why
         table = _read().get(machine(), {})
         configs = {config_key(spec): spec for spec in todo}  # one measurement per configuration
         rates = {key: throughput(spec) if measure else table.get(key) for key, spec in configs.items()}
@@ -277,14 +279,34 @@ def _emulated(spec: RunSpec) -> bool:
     return spec.precision == "bf16" and not native_bf16(resolve_device(spec.device))
 
 
+def _untrainable(spec: RunSpec) -> bool:
+    """A run this machine cannot train at all (:func:`optim.runner.check_trainable_on`)."""
+    from .runner import check_trainable_on
+    from .training import resolve_device
+
+    try:
+        check_trainable_on(spec, resolve_device(spec.device))
+    except ValueError:
+        return True
+    return False
+
+
 def emulated_bf16_note(plans: list[ChapterPlan], total: float) -> list[str]:
     """On a CPU without native bf16 (no AVX512-BF16 or AMX), where no GPU takes the runs: how
     many of the runs to compute train under bf16 autocast, which such a CPU emulates, and
-    their share of the estimate — the reason an estimate here can be many times another's."""
-    runs = sum(_emulated(spec) for p in plans for spec in p.todo())
-    if not runs:
-        return []
-    hours = sum(p.estimate_hours(only=_emulated) or 0.0 for p in plans)
-    return ["", f"This CPU has no native bf16: {runs} of the runs to compute train under bf16 autocast, which it "
-                f"emulates ({hours:.2f} of the {total:.2f} h here); a CPU with AVX512-BF16 or AMX, or a GPU, "
-                "trains them many times faster."]
+    their share of the estimate — the reason an estimate here can be many times another's;
+    and the runs it cannot train at all (a bf16 LSTM), by chapter."""
+    lines = []
+    untrainable = {p.chapter: n for p in plans if (n := sum(map(_untrainable, p.todo())))}
+    runs = sum(_emulated(spec) and not _untrainable(spec) for p in plans for spec in p.todo())
+    if runs:
+        hours = sum(p.estimate_hours(only=lambda s: _emulated(s) and not _untrainable(s)) or 0.0 for p in plans)
+        lines += ["", f"This CPU has no native bf16: {runs} of the runs to compute train under bf16 autocast, which "
+                      f"it emulates ({hours:.2f} of the {total:.2f} h here); a CPU with AVX512-BF16 or AMX, or a "
+                      "GPU, trains them many times faster."]
+    if untrainable:
+        counts = ", ".join(f"{chapter} {n}" for chapter, n in untrainable.items())
+        lines += ["", f"This CPU cannot train some runs at all (a bf16 LSTM needs native bf16; oneDNN has none "
+                      f"here): {counts}. Their estimate here reads '?'; train them on a CPU with AVX512-BF16 or "
+                      "AMX, or a GPU."]
+    return lines

@@ -117,6 +117,22 @@ def check_trainable(spec: RunSpec) -> None:
                          f"{spec.schedule!r}: {error} (its arguments: {', '.join(names) or 'none'})") from None
 
 
+def check_trainable_on(spec: RunSpec, device) -> None:
+    """A one-line ``ValueError`` if ``spec`` cannot train on ``device`` (a ``torch.device``) at all,
+    raised before any run starts: a language model (an LSTM) under bf16 autocast on a CPU
+    without native bf16, where oneDNN has no bf16 LSTM primitive and every run would fail
+    after its data are loaded ("could not create a primitive descriptor for the LSTM forward
+    propagation primitive"). Emulated bf16 convolutions and matmuls do run there, only many
+    times slower (the planner says how many and how long)."""
+    from .models import LANGUAGE_MODELS
+    from .training import native_bf16
+
+    if spec.precision == "bf16" and spec.model in LANGUAGE_MODELS and not native_bf16(device):
+        raise ValueError(f"RunSpec precision='bf16' cannot train model {spec.model!r} on this {device.type} "
+                         "without native bf16 (oneDNN has no bf16 LSTM there): expected a CPU with AVX512-BF16 "
+                         "or AMX, or a GPU (the stored full results are keyed by their precision)")
+
+
 def thin_steps(steps: dict[str, list], max_points: int = MAX_STEP_POINTS) -> dict[str, list]:
     """At most ``max_points`` evenly spread entries of every per-step series (the last kept)."""
     n = len(steps.get("step", []))
@@ -261,13 +277,18 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
     if todo and render_only:
         raise ValueError(f"{len(todo)} {profile}-profile run(s) are not stored and this is a render-only "
                          f"build; compute them with make run PROFILE={profile} (first: {first[todo[0]]!r})")
+    from .executor import cpu_model, executor_name
+
     if todo:
+        from .training import resolve_device
+
+        if executor_name() == "local":  # a cluster's workers have their own devices
+            for k in todo:
+                check_trainable_on(first[k], resolve_device(first[k].device))
         cache.check_writable()
         cache.remove_orphans()
         for dataset in sorted({first[k].dataset for k in todo}):
             fetch(dataset)
-
-    from .executor import cpu_model, executor_name
 
     # the local workers run on this machine; a cluster's workers report only their device
     host_cpu = cpu_model() if executor_name() == "local" else None

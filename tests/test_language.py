@@ -69,6 +69,25 @@ def test_language_runs_are_stored_and_tidied_like_any_run(cyclic_stream, tmp_pat
     assert stored["test_loss"].tolist() == frame["test_loss"].tolist()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_bf16_lstm_is_refused_before_any_work_on_a_cpu_without_native_bf16(cyclic_stream, tmp_path, monkeypatch,
+                                                                             native):
+    """oneDNN has no bf16 LSTM on such a CPU: the run would fail after loading its data, and a
+    chapter after its other runs; the runner says so first and writes nothing."""
+    monkeypatch.setattr("optim.training.native_bf16", lambda device: native)
+    spec = RunSpec("lstm_lm", "ptb", "sgd", dict(lr=1.0), epochs=1, precision="bf16", **SMALL)
+    fp32 = spec.replace(precision="fp32")
+    if native:
+        runner.check_trainable_on(spec, torch.device("cpu"))  # no error: the device can
+        return
+    with pytest.raises(ValueError, match=r"^RunSpec precision='bf16' cannot train model 'lstm_lm' on this cpu "
+                                         r"without native bf16 .*AVX512-BF16 or AMX, or a GPU"):
+        runner.run_many([fp32, spec], root=tmp_path, progress=False)
+    assert not list(tmp_path.rglob("*.json.gz"))  # not even the fp32 run, listed first
+    runner.check_trainable_on(fp32, torch.device("cpu"))
+    runner.check_trainable_on(RunSpec("cnn", "mnist", "sgd", precision="bf16"), torch.device("cpu"))  # emulated
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: RunSpec("cnn", "ptb", "sgd"), "model='cnn' is invalid: expected one of lstm_lm for ptb"),
     (lambda: RunSpec("lstm_lm", "mnist", "sgd"), "dataset='mnist' is invalid: expected one of ptb for the language model"),

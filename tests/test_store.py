@@ -208,6 +208,21 @@ def test_the_planner_says_when_this_cpu_would_emulate_bf16(tmp_path, monkeypatch
     assert bf16_only == pytest.approx(planner.run_seconds(specs[0], planner.throughput(specs[0])) / 3600)
 
 
+def test_the_planner_names_the_runs_this_cpu_cannot_train_without_measuring_them(tmp_path, monkeypatch):
+    from optim import planner
+
+    monkeypatch.setattr("optim.planner.THROUGHPUT_FILE", tmp_path / "throughput.json")
+    monkeypatch.setattr("optim.training.native_bf16", lambda device: False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(planner, "throughput", lambda spec: pytest.fail("measured a run it cannot train"))
+    lstm = RunSpec("lstm_lm", "ptb", "sgd", precision="bf16", model_args=dict(hidden=8, layers=1))
+    plan = planner.ChapterPlan("words", "full", [lstm, lstm.replace(seed=1)], ["missing", "missing"])
+    assert plan.estimate_hours() is None
+    table = planner.render([plan])
+    assert "| words | full | 2 | 0 | 2 | 0 | ? |" in table
+    assert "cannot train some runs at all (a bf16 LSTM needs native bf16; oneDNN has none here): words 2." in table
+
+
 @pytest.mark.parametrize("layout, after_runs", [("runs fail", True), ("runs fail runs", False),
                                                 ("fail runs", False)])
 def test_the_planner_says_whether_a_failing_cell_came_after_the_last_runs(tmp_path, monkeypatch, layout, after_runs):
