@@ -89,6 +89,7 @@ def _rate(call, at_least: int, seconds: float) -> float:
 def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str, float]:
     """Images/s of training steps (Adam) and of evaluation, on random images, one process (a
     language model: tokens/s, on random tokens)."""
+    from .bf16 import bf16_arithmetic
     from .models import LANGUAGE_MODELS, build_model
     from .training import batch_loss
 
@@ -116,24 +117,12 @@ def _measure_one(spec: RunSpec, threads: int, train_steps: int = 12) -> dict[str
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    start = time.perf_counter()
-    done = 0
-    while done < train_steps or time.perf_counter() - start < 1.0:
-        step()
-        done += 1
-    train_rate = done * spec.batch_size / (time.perf_counter() - start)
-    xe, _ = batch(min(EVAL_BATCH, 512))
-    model.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-        model(xe)
-        start = time.perf_counter()
-        rounds = 0
-        while rounds < 2 or time.perf_counter() - start < 0.5:
-            model(xe)
-            rounds += 1
-    eval_rate = rounds * len(xe) / (time.perf_counter() - start)
+    with bf16_arithmetic(torch.device("cpu"), amp):  # as training does (optim.bf16)
+        train_rate = _rate(step, train_steps, 1.0) * spec.batch_size
+        xe, _ = batch(min(EVAL_BATCH, 512))
+        model.eval()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            eval_rate = _rate(lambda: model(xe), 2, 0.5) * len(xe)
     return {"train_images_per_s": train_rate, "eval_images_per_s": eval_rate}
 
 
@@ -293,17 +282,19 @@ def _untrainable(spec: RunSpec) -> bool:
 
 def emulated_bf16_note(plans: list[ChapterPlan], total: float) -> list[str]:
     """On a CPU without native bf16 (no AVX512-BF16 or AMX), where no GPU takes the runs: how
-    many of the runs to compute train under bf16 autocast, which such a CPU emulates, and
-    their share of the estimate — the reason an estimate here can be many times another's;
-    and the runs it cannot train at all (a bf16 LSTM), by chapter."""
+    many of the runs to compute train under bf16 autocast, which such a CPU computes through
+    fp32 kernels (:mod:`optim.bf16`), and their share of the estimate — the reason an estimate
+    here can be several times another's; and the runs it cannot train at all (a bf16 LSTM),
+    by chapter."""
     lines = []
     untrainable = {p.chapter: n for p in plans if (n := sum(map(_untrainable, p.todo())))}
     runs = sum(_emulated(spec) and not _untrainable(spec) for p in plans for spec in p.todo())
     if runs:
         hours = sum(p.estimate_hours(only=lambda s: _emulated(s) and not _untrainable(s)) or 0.0 for p in plans)
-        lines += ["", f"This CPU has no native bf16: {runs} of the runs to compute train under bf16 autocast, which "
-                      f"it emulates ({hours:.2f} of the {total:.2f} h here); a CPU with AVX512-BF16 or AMX, or a "
-                      "GPU, trains them many times faster."]
+        lines += ["", f"This CPU has no native bf16: {runs} of the runs to compute train under bf16 autocast, their "
+                      "convolutions and matrix products computed by fp32 kernels and rounded to bf16 (optim.bf16; "
+                      f"{hours:.2f} of the {total:.2f} h here); a CPU with AVX512-BF16 or AMX, or a GPU, trains them "
+                      "faster."]
     if untrainable:
         counts = ", ".join(f"{chapter} {n}" for chapter, n in untrainable.items())
         lines += ["", f"This CPU cannot train some runs at all (a bf16 LSTM needs native bf16; oneDNN has none "

@@ -37,6 +37,7 @@ class Provenance(TypedDict, total=False):
     precision: str
     memory_format: str
     native_bf16: bool
+    bf16_by_fp32: bool  # bf16 autocast's heavy ops computed in fp32 and rounded (optim.bf16); since round 37
     python: str
     fingerprint: str | None
     cpu: str

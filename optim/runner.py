@@ -316,12 +316,13 @@ def run_results(specs: Iterable[RunSpec], profile: str = "quick", root: str | os
 def hardware(provenance: dict) -> str:
     """Where a run was computed, as chapter headers name it: its device and, for a CPU, the
     model recorded with the result (results stored before models were recorded say whether
-    the CPU had native bf16, which tells the book's two CPUs apart)."""
+    the CPU had native bf16, which tells the book's two CPUs apart); bf16 runs on a CPU
+    without it say that their heavy operations ran in fp32 kernels (:mod:`optim.bf16`)."""
     device = provenance["device"]
     if provenance.get("device_type") != "cpu":
         return device
     if provenance.get("cpu"):
-        return f"{provenance['cpu']} {device}"
+        return f"{provenance['cpu']} {device}" + (", bf16 in fp32 kernels" if provenance.get("bf16_by_fp32") else "")
     if "native_bf16" in provenance:
         return f"{device} {'with' if provenance['native_bf16'] else 'without'} native bf16"
     return device

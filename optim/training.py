@@ -5,7 +5,9 @@ normalized and augmented on the device; evaluation runs under ``torch.inference_
 with large batches. ``spec.precision == "bf16"`` runs forward passes (training and
 evaluation) under bf16 autocast on the CPU or GPU, with fp32 weights, gradients and
 optimizer state; ``spec.memory_format == "channels_last"`` stores the model's 4-d weights
-and the input batches channels-last (faster convolutions under oneDNN and cuDNN). On the CPU
+and the input batches channels-last (faster convolutions under oneDNN and cuDNN). A CPU without
+bf16 in hardware computes autocast's convolutions and matrix products in fp32 on the bf16
+operands, rounding each result once, as native kernels do (:mod:`optim.bf16`). On the CPU
 the same spec at the same thread count gives identical numbers; the thread count is recorded
 in the provenance. A non-finite loss stops the run and marks it diverged.
 """
@@ -25,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from . import __version__
+from .bf16 import bf16_arithmetic
 from .data import load, stratified_indices
 from .models import LANGUAGE_MODELS, build_model, input_scaling, is_autoencoder
 from .probes import PROBES
@@ -199,6 +202,7 @@ def result(spec: RunSpec, epochs: list, step_log: dict, diverged_step: int | Non
             "device_type": device.type, "dataset_sha256": dataset_sha256,
             "threads": torch.get_num_threads(), "precision": spec.precision,
             "memory_format": spec.memory_format, "native_bf16": native_bf16(device),
+            "bf16_by_fp32": spec.precision == "bf16" and device.type == "cpu" and not native_bf16(device),
             "python": platform.python_version(),
         },
     }
@@ -224,6 +228,12 @@ def train(spec: RunSpec, position: int = 1, progress: bool | None = None) -> Res
         from .language import train as train_language_model
 
         return train_language_model(spec, device, position, progress)
+    with bf16_arithmetic(device, spec.precision == "bf16"):
+        return _train_images(spec, device, position, progress)
+
+
+def _train_images(spec: RunSpec, device: torch.device, position: int, progress: bool | None) -> Result:
+    """:func:`train` for an image model (a classifier or an autoencoder)."""
     amp = spec.precision == "bf16"
     channels_last = spec.memory_format == "channels_last"
     train_set = load(spec.dataset, "train", n=spec.n_train)

@@ -316,6 +316,8 @@ def test_a_stored_result_names_the_cpu_it_was_computed_on(stored_full):
 @pytest.mark.parametrize("provenance, label", [
     (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC", native_bf16=False),
      "AMD EPYC CPU (x86_64, 1 threads)"),
+    (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", cpu="AMD EPYC", native_bf16=False, bf16_by_fp32=True),
+     "AMD EPYC CPU (x86_64, 1 threads), bf16 in fp32 kernels"),
     (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", native_bf16=True),  # stored before the model was
      "CPU (x86_64, 1 threads) with native bf16"),
     (dict(device="CPU (x86_64, 1 threads)", device_type="cpu", native_bf16=False),

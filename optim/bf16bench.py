@@ -1,0 +1,79 @@
+"""bf16 training on this CPU three ways, timed side by side in one process.
+
+``python -m optim.bf16bench`` times one training step (bf16 autocast or fp32 forward,
+cross-entropy, backward, Adam) of the generalization regime's network (WRN-10-2 on 28×28
+images, batch 128, channels-last; :mod:`optim.regime`) in three arithmetics: fp32; bf16
+autocast with PyTorch's kernels; bf16 autocast with its convolutions and matrix products
+computed by fp32 kernels and rounded once (:class:`optim.bf16.Bf16ByFp32`, what the engine
+uses on a CPU without native bf16). Each form has its own model and Adam from the same
+initial weights; the forms alternate step by step so that all see the same machine load; the
+ratios to fp32 are printed. On a CPU with native bf16 the second form is the engine's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .bf16 import Bf16ByFp32
+
+FORMS = ("fp32", "bf16 (PyTorch's kernels)", "bf16 (fp32 kernels, rounded)")
+
+
+def step_times(model_name: str = "wrn", model_args: dict | None = None, shape=(1, 28, 28), batch_size: int = 128,
+               steps: int = 5, seed: int = 0) -> dict[str, float]:
+    """Seconds per training step of each of :data:`FORMS`, alternating step by step."""
+    from .models import build_model
+
+    model_args = dict(depth=10, widen=2) if model_args is None and model_name == "wrn" else (model_args or {})
+    generator = torch.Generator().manual_seed(seed)
+    models = {}
+    for form in FORMS:
+        torch.manual_seed(seed)
+        models[form] = build_model(model_name, shape, 10, **model_args).to(memory_format=torch.channels_last)
+    optimizers = {form: torch.optim.Adam(model.parameters(), lr=1e-3) for form, model in models.items()}
+    spent = {form: 0.0 for form in FORMS}
+    for _ in range(steps):
+        x = torch.randn(batch_size, *shape, generator=generator).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (batch_size,), generator=generator)
+        for form, model in models.items():
+            emulate = Bf16ByFp32() if form == FORMS[2] else contextlib.nullcontext()
+            t0 = time.perf_counter()
+            with emulate:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=form != "fp32"):
+                    out = model(x)
+                loss = F.cross_entropy(out.float(), y)
+                optimizers[form].zero_grad()
+                loss.backward()
+            optimizers[form].step()
+            spent[form] += time.perf_counter() - t0
+    return {form: seconds / steps for form, seconds in spent.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m optim.bf16bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=5, help="steps timed per form (default 5)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as a run in the book)")
+    args = parser.parse_args(argv)
+    from .executor import cpu_model
+    from .training import native_bf16
+
+    torch.set_num_threads(args.threads)
+    step_times(steps=1)  # warm-up
+    seconds = step_times(steps=args.steps)
+    native = native_bf16(torch.device("cpu"))
+    print(f"WRN-10-2, 28×28, batch 128, channels-last, Adam; {args.threads} thread(s); {cpu_model()}; "
+          f"{'with' if native else 'without'} native bf16")
+    for form, s in seconds.items():
+        print(f"{form:>30}: {s:7.3f} s per step  ({s / seconds['fp32']:.2f}× fp32)")
+    print(f"fp32 kernels, rounded / PyTorch's bf16 kernels: {seconds[FORMS[2]] / seconds[FORMS[1]]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
