@@ -56,3 +56,19 @@ def report(result: dict, path: Path) -> Iterator[object]:
     missed = steps[~steps.met]
     yield Markdown("Targets missed: " + (", ".join(f"{r.optimizer} ({r.ratio:.2f}× vs ≤ {r.target:.2f}×)"
                                                   for r in missed.itertuples()) if len(missed) else "none") + ".")
+
+
+def bf16_table(results: list[dict]) -> pd.DataFrame:
+    """One row per stored ``python -m optim.bf16bench`` result: seconds per training step in
+    fp32, and bf16 autocast with PyTorch's kernels and with fp32 kernels rounded once
+    (:mod:`optim.bf16`) as multiples of it, measured side by side on one CPU."""
+    from .bf16bench import FORMS
+
+    rows = []
+    for r in results:
+        s = r["seconds_per_step"]
+        rows.append({"CPU": r["cpu"], "native bf16": "yes" if r["native_bf16"] else "no", "model": r["model"],
+                     "measured": r["date"], "fp32 (s per step)": s[FORMS[0]],
+                     "bf16, PyTorch's kernels (× fp32)": s[FORMS[1]] / s[FORMS[0]],
+                     "bf16, fp32 kernels rounded (× fp32)": s[FORMS[2]] / s[FORMS[0]]})
+    return pd.DataFrame(rows)

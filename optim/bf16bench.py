@@ -55,23 +55,48 @@ def step_times(model_name: str = "wrn", model_args: dict | None = None, shape=(1
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    from pathlib import Path
+
+    from .atomic import check_writable, write_json_atomic
+    from .bench import BENCH_DIR
+    from .canary import cpu_folder
+    from .executor import cpu_model
+    from .training import native_bf16
 
     parser = argparse.ArgumentParser(prog="python -m optim.bf16bench", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5, help="steps timed per form (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as a run in the book)")
+    parser.add_argument("--smoke", action="store_true", help="the book's small CNN, batch 8, for the tests")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="result file (default data/results/bench/bf16-<cpu>.json; --smoke: none)")
     args = parser.parse_args(argv)
-    from .executor import cpu_model
-    from .training import native_bf16
-
+    if args.steps < 1 or args.threads < 1:
+        parser.error(f"--steps={args.steps} --threads={args.threads} are invalid: expected positive integers")
+    cpu = cpu_model() or "unknown CPU"
+    out = args.out or (None if args.smoke else BENCH_DIR / f"bf16-{cpu_folder(Path('.'), cpu).name}.json")
+    if out is not None:
+        if args.smoke and Path(out).resolve().parent == BENCH_DIR.resolve():
+            parser.error(f"--out={str(out)!r} is invalid with --smoke: smoke numbers never go into {BENCH_DIR.name}/")
+        try:
+            check_writable(Path(out).resolve().parent, "--out's folder")
+        except ValueError as error:
+            parser.error(str(error))
+    sizes = dict(model_name="cnn", model_args={}, batch_size=8) if args.smoke else {}
     torch.set_num_threads(args.threads)
-    step_times(steps=1)  # warm-up
-    seconds = step_times(steps=args.steps)
+    step_times(steps=1, **sizes)  # warm-up
+    seconds = step_times(steps=args.steps, **sizes)
     native = native_bf16(torch.device("cpu"))
-    print(f"WRN-10-2, 28×28, batch 128, channels-last, Adam; {args.threads} thread(s); {cpu_model()}; "
+    model = "the book's CNN, batch 8" if args.smoke else "WRN-10-2, batch 128"
+    print(f"{model}, 28×28, channels-last, Adam; {args.threads} thread(s); {cpu}; "
           f"{'with' if native else 'without'} native bf16")
     for form, s in seconds.items():
         print(f"{form:>30}: {s:7.3f} s per step  ({s / seconds['fp32']:.2f}× fp32)")
     print(f"fp32 kernels, rounded / PyTorch's bf16 kernels: {seconds[FORMS[2]] / seconds[FORMS[1]]:.2f}")
+    if out is not None:
+        write_json_atomic(Path(out), {"cpu": cpu, "native_bf16": native, "model": model, "threads": args.threads,
+                                      "steps": args.steps, "torch": torch.__version__,
+                                      "date": time.strftime("%Y-%m-%d"), "seconds_per_step": seconds})
+        print(f"written: {out}")
     return 0
 
 

@@ -146,11 +146,34 @@ def test_on_a_native_bf16_cpu_the_emulation_matches_its_kernels():
         assert bf16_ulps(a, b.double()).max() <= 2.0  # the order of fp32 additions may differ, nothing else
 
 
-def test_the_benchmark_times_every_form_on_the_same_steps(capsys):
-    from optim import bf16bench
+def test_the_benchmark_stores_each_forms_time_and_the_appendix_shows_the_ratios(tmp_path, capsys):
+    import json
 
-    seconds = bf16bench.step_times("cnn", {}, shape=(1, 28, 28), batch_size=8, steps=2)
+    from optim import bf16bench
+    from optim.bench_report import bf16_table
+
+    out = tmp_path / "bf16-this.json"
+    assert bf16bench.main(["--smoke", "--steps", "1", "--out", str(out)]) == 0
+    stored = json.loads(out.read_text())
+    seconds = stored["seconds_per_step"]
     assert list(seconds) == list(bf16bench.FORMS) and all(s > 0 for s in seconds.values())
+    assert stored["native_bf16"] is native_bf16(torch.device("cpu"))
+    row = bf16_table([stored]).iloc[0]
+    assert row["bf16, fp32 kernels rounded (× fp32)"] == pytest.approx(seconds[bf16bench.FORMS[2]] / seconds["fp32"])
+    assert "fp32 kernels, rounded / PyTorch's bf16 kernels" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "--steps=0 --threads=1 are invalid"),
+    (["--smoke", "--out", "BENCH/bf16-x.json"], "is invalid with --smoke"),
+])
+def test_the_benchmark_refuses_bad_arguments_before_timing(args, message, capsys):
+    from optim import bf16bench
+    from optim.bench import BENCH_DIR
+
+    with pytest.raises(SystemExit):
+        bf16bench.main([a.replace("BENCH", str(BENCH_DIR)) for a in args])
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("native", [False, True])
