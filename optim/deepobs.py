@@ -462,3 +462,15 @@ def engine_checks(ch, adam: pd.DataFrame, fp32_adam: pd.DataFrame, buffered_adam
                 precision_outcome={"supports": "within half a point", "contradicts": "outside half a point"}.get(
                     precision_check.outcome, "too few seeds to put that within half a point"))
     return list(judged.values()), glue
+
+
+def by_verdict(rows: list[dict], verdicts: tuple[str, ...]) -> str:
+    """The subjects of the claims with one of ``verdicts``, as the chapter's reading lists them:
+    each claim's subject (its text before the colon) once, in order, with the number of its
+    checks where there are several — 'fmnist_2c2d, Adam (4 checks); mnist_vae, NAG' — or 'none'."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["verdict"] in verdicts:
+            subject = row["claim"].split(":")[0]
+            counts[subject] = counts.get(subject, 0) + 1
+    return "; ".join(f"{s} ({n} checks)" if n > 1 else s for s, n in counts.items()) or "none"

@@ -247,3 +247,14 @@ def test_the_order_figure_draws_each_variant_and_the_studys_mean():
     study = theirs[(theirs.label == "Adam") & (theirs.epoch.between(1, 4))].groupby("epoch")["test_loss"].mean()
     np.testing.assert_allclose(lines["DeepOBS (3 seeds)"].get_ydata(), study.to_numpy())
     np.testing.assert_allclose(lines["ours, replayed"].get_ydata(), 2 * study.to_numpy())
+
+
+def test_the_reading_names_each_subject_once_with_its_number_of_checks():
+    rows = [dict(claim="fmnist_2c2d, Adam: matches", verdict="inconclusive"),
+            dict(claim="mnist_vae, NAG: matches", verdict="inconclusive"),
+            dict(claim="fmnist_2c2d, Adam: bf16 leaves it", verdict="inconclusive"),
+            dict(claim="fmnist_2c2d, SGD: matches", verdict="reproduced"),
+            dict(claim="fmnist_2c2d, Adam: replaying lowers it", verdict="not reproduced")]
+    assert deepobs.by_verdict(rows, ("inconclusive",)) == "fmnist_2c2d, Adam (2 checks); mnist_vae, NAG"
+    assert deepobs.by_verdict(rows, ("not reproduced", "partly")) == "fmnist_2c2d, Adam"
+    assert deepobs.by_verdict(rows, ("partly",)) == "none"
