@@ -181,8 +181,8 @@ def convnet_engine(profile: str, device: str = "auto") -> dict[str, str]:
     results are keyed by those fields, so every machine must ask for the same runs. The
     quick profile trains while a page is built, so it takes the fastest engine of the device
     it runs on: bf16 where the device computes bf16 in hardware (AMX / AVX512-BF16 CPUs,
-    recent GPUs), fp32 elsewhere — a CPU without native bf16 emulates it about 8× slower than
-    fp32. The chapter header states the precision used."""
+    recent GPUs), fp32 elsewhere — a CPU without native bf16 computes bf16 in fp32 kernels
+    (:mod:`optim.bf16`), no faster than fp32. The chapter header states the precision used."""
     check_parameters(profile, device, None)
     from .training import native_bf16, resolve_device
 

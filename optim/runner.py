@@ -122,8 +122,8 @@ def check_trainable_on(spec: RunSpec, device) -> None:
     raised before any run starts: a language model (an LSTM) under bf16 autocast on a CPU
     without native bf16, where oneDNN has no bf16 LSTM primitive and every run would fail
     after its data are loaded ("could not create a primitive descriptor for the LSTM forward
-    propagation primitive"). Emulated bf16 convolutions and matmuls do run there, only many
-    times slower (the planner says how many and how long)."""
+    propagation primitive"). bf16 convolutions and matrix products do run there, in fp32
+    kernels (:mod:`optim.bf16`)."""
     from .models import LANGUAGE_MODELS
     from .training import native_bf16
 
