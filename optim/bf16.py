@@ -32,9 +32,16 @@ from torch.utils._pytree import tree_map
 
 aten = torch.ops.aten
 
+# autocast's bf16 operations that accumulate: as the dispatcher shows them with autograd (the
+# primitives: convolution, mm, ...) and without, under torch.inference_mode (the composites:
+# conv2d, linear, ...)
 HEAVY = frozenset({
-    aten.convolution.default, aten.convolution_backward.default,
-    aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default,
+    aten.convolution.default, aten.convolution_backward.default, aten._convolution.default,
+    aten.conv1d.default, aten.conv2d.default, aten.conv3d.default,
+    aten.conv1d.padding, aten.conv2d.padding, aten.conv3d.padding,
+    aten.conv_transpose1d.default, aten.conv_transpose2d.input, aten.conv_transpose3d.input,
+    aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default, aten.addbmm.default,
+    aten.linear.default, aten.matmul.default,
 })
 
 

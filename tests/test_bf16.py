@@ -196,3 +196,41 @@ def test_a_bf16_run_trains_through_fp32_kernels_only_where_the_cpu_lacks_bf16(mo
     assert ("aten.convolution_backward.default" in seen) is not native  # training's backward passes too
     fp32 = training.train(spec.replace(precision="fp32"), progress=False)
     assert fp32["provenance"]["bf16_by_fp32"] is False
+
+
+class Reached(TorchDispatchMode):
+    """The operations that reach PyTorch's kernels with a bf16 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.bf16 = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if any(isinstance(a, torch.Tensor) and a.dtype == BF for a in (*args, *(kwargs or {}).values())):
+            self.bf16.add(str(func).split(".")[1])
+        return func(*args, **(kwargs or {}))
+
+
+ACCUMULATING = ("conv", "mm", "linear", "matmul", "_convolution")
+
+
+@pytest.mark.parametrize("inference", [False, True])
+def test_no_accumulating_bf16_operation_reaches_pytorchs_kernels(inference):
+    """Under autograd the dispatcher shows convolution and mm; under inference mode conv2d and
+    linear (the composites): the emulation must take both, or evaluation runs PyTorch's slow
+    bf16 kernels."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.ConvTranspose2d(4, 4, 2, stride=2),
+                          nn.Flatten(), nn.Linear(4 * 12 * 12, 10))
+    x = torch.randn(4, 1, 6, 6)
+    reached = Reached()
+    with reached, Bf16ByFp32():  # the emulation is called first; what it passes on reaches `reached`
+        if inference:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=BF):
+                model(x)
+        else:
+            with torch.autocast("cpu", dtype=BF):
+                out = model(x)
+            out.float().sum().backward()
+    assert reached.bf16, "the model ran no bf16 operation at all"  # relu, the casts: bf16 is in play
+    assert not [op for op in reached.bf16 if op.startswith(ACCUMULATING)], reached.bf16
