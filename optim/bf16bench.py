@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .bf16 import Bf16ByFp32
+from .sidebyside import alternating_seconds
 
 FORMS = ("fp32", "bf16 (PyTorch's kernels)", "bf16 (fp32 kernels, rounded)")
 
@@ -35,22 +36,22 @@ def step_times(model_name: str = "wrn", model_args: dict | None = None, shape=(1
         torch.manual_seed(seed)
         models[form] = build_model(model_name, shape, 10, **model_args).to(memory_format=torch.channels_last)
     optimizers = {form: torch.optim.Adam(model.parameters(), lr=1e-3) for form, model in models.items()}
-    spent = {form: 0.0 for form in FORMS}
-    for _ in range(steps):
-        x = torch.randn(batch_size, *shape, generator=generator).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, 10, (batch_size,), generator=generator)
-        for form, model in models.items():
-            emulate = Bf16ByFp32() if form == FORMS[2] else contextlib.nullcontext()
-            t0 = time.perf_counter()
-            with emulate:
+
+    def step(form):
+        def one(batch):
+            x, y = batch
+            with Bf16ByFp32() if form == FORMS[2] else contextlib.nullcontext():
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=form != "fp32"):
-                    out = model(x)
+                    out = models[form](x)
                 loss = F.cross_entropy(out.float(), y)
                 optimizers[form].zero_grad()
                 loss.backward()
             optimizers[form].step()
-            spent[form] += time.perf_counter() - t0
-    return {form: seconds / steps for form, seconds in spent.items()}
+        return one
+
+    batches = ((torch.randn(batch_size, *shape, generator=generator).contiguous(memory_format=torch.channels_last),
+                torch.randint(0, 10, (batch_size,), generator=generator)) for _ in range(steps))
+    return alternating_seconds({form: step(form) for form in FORMS}, batches)
 
 
 def main(argv: list[str] | None = None) -> int:

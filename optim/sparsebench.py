@@ -18,12 +18,11 @@ The Adam chapter trains IMDB in the sparse form because this ratio is below one.
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
 from .models.mlp import logistic_regression
+from .sidebyside import alternating_seconds
 
 
 def step_times(x: torch.Tensor, y: torch.Tensor, batch_size: int = 128, p: float = 0.5, steps: int = 50,
@@ -36,17 +35,17 @@ def step_times(x: torch.Tensor, y: torch.Tensor, batch_size: int = 128, p: float
     models = {"dense": logistic_regression(shape, classes, p), "sparse": logistic_regression(shape, classes, p, True)}
     models["sparse"].linear.load_state_dict(models["dense"][-1].state_dict())
     optimizers = {form: torch.optim.Adam(model.parameters(), lr=1e-3) for form, model in models.items()}
-    spent = {form: 0.0 for form in models}
-    for _ in range(steps):
-        rows = torch.randint(len(x), (batch_size,), generator=generator)
-        for form, model in models.items():
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(model(x[rows].float().div_(255.0)), y[rows])
+
+    def step(form):
+        def one(rows):
+            loss = F.cross_entropy(models[form](x[rows].float().div_(255.0)), y[rows])
             optimizers[form].zero_grad()
             loss.backward()
             optimizers[form].step()
-            spent[form] += time.perf_counter() - t0
-    return {form: seconds / steps for form, seconds in spent.items()}
+        return one
+
+    batches = (torch.randint(len(x), (batch_size,), generator=generator) for _ in range(steps))
+    return alternating_seconds({form: step(form) for form in models}, batches)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,3 +68,22 @@ def test_the_step_times_are_measured_for_both_forms():
     x = (torch.rand(64, 1, 1, 100) < 0.05).to(torch.uint8) * 255
     seconds = sparsebench.step_times(x, torch.randint(2, (64,)), batch_size=16, steps=3)
     assert set(seconds) == {"dense", "sparse"} and all(s > 0 for s in seconds.values())
+
+
+def test_side_by_side_timing_alternates_the_forms_on_every_batch(monkeypatch):
+    from optim import sidebyside
+
+    clock, calls = [0.0], []
+    monkeypatch.setattr(sidebyside.time, "perf_counter", lambda: clock[0])
+
+    def form(name, cost):
+        def step(batch):
+            calls.append((name, batch))
+            clock[0] += cost * batch  # a fake clock: no timing in a unit test
+        return step
+
+    seconds = sidebyside.alternating_seconds({"a": form("a", 1.0), "b": form("b", 3.0)}, iter([1, 2]))
+    assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert seconds == {"a": 1.5, "b": 4.5}
+    with pytest.raises(ValueError, match="batches is empty"):
+        sidebyside.alternating_seconds({"a": form("a", 1.0)}, [])
