@@ -191,7 +191,8 @@ def convnet_engine(profile: str, device: str = "auto") -> dict[str, str]:
 
 
 def dataset_label(dataset: str, n_train=None) -> str:
-    """How a chapter names its data: 'MNIST (1,500–5,000 of 60,000 training images)'.
+    """How a chapter names its data: 'MNIST (1,500–5,000 of 60,000 training images)', in the
+    dataset's own items (Penn Treebank: tokens; IMDB: reviews).
 
     ``n_train`` is one subset size or a list of them (None: the whole training set)."""
     from .data import info
@@ -201,7 +202,7 @@ def dataset_label(dataset: str, n_train=None) -> str:
     sizes = n_train if isinstance(n_train, (list, tuple)) else [n_train]
     used = sorted({total if n is None else min(n, total) for n in sizes})
     span = f"{used[0]:,}" if len(used) == 1 else f"{used[0]:,}–{used[-1]:,}"
-    return f"{meta.title} ({span} of {total:,} training images)"
+    return f"{meta.title} ({span} of {total:,} training {meta.items})"
 
 
 def header(chapter: str, profile: str, dataset: str, frame=None,

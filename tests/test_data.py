@@ -253,3 +253,14 @@ def test_ptb_from_the_wheel_is_the_canonical_corpus():
     assert " ".join(vocabulary[i] for i in ptb.load("valid")[:6].tolist()) == "consumers may want to move their"
     with pytest.raises(ValueError, match="dataset 'ptb' is a token stream, not images: load it with optim.ptb.load"):
         data.load("ptb")
+
+
+@pytest.mark.parametrize("name, n_train, text", [
+    ("fashion-mnist", [1500, 5000], "Fashion-MNIST (1,500–5,000 of 60,000 training images)"),
+    ("ptb", 20_000, "Penn Treebank (Mikolov's language-model version) (20,000 of 929,589 training tokens)"),
+    ("imdb", None, "IMDB reviews (10,000-word bags of words) (25,000 of 25,000 training reviews)"),
+])
+def test_a_chapter_names_its_data_in_the_datasets_own_items(name, n_train, text):
+    from optim.book import dataset_label
+
+    assert dataset_label(name, n_train) == text
