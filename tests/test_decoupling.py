@@ -229,3 +229,32 @@ def test_the_mlp_checks_run_adamw_under_each_schedule_and_the_warmup_peaks_at_th
     lr, decay = dict(noam.hparams)["lr"], dict(noam.hparams)["weight_decay"]
     assert lr * 512 ** -0.5 * w ** -0.5 == pytest.approx(1e-3)  # the peak of noam's factor d^-0.5·w^-0.5
     assert lr * decay == pytest.approx(1e-3 * lam)  # AdamW's decay per step, α·λ, as at the constant rate
+
+
+@pytest.mark.parametrize("verdicts, says", [
+    (dict(regime_adamw_vs_adam="not reproduced", regime_adamw_vs_sgd="reproduced"),
+     ["for SGD and for Adam.", "not a better optimum", "no worse than the tuned SGD", "beats Adam without decay."]),
+    (dict(regime_decouple_adam="inconclusive", regime_adamw_vs_adam="reproduced", regime_adamw_vs_sgd="inconclusive",
+          regime_decay_helps="inconclusive"),
+     ["only in part: separability is reproduced for SGD; inconclusive for Adam.", "gives a better optimum",
+      "Whether AdamW closes the gap to the tuned SGD, the seeds cannot tell."]),
+])
+def test_the_reading_says_what_the_regimes_verdicts_mean(verdicts, says):
+    from optim import book
+
+    ch = book.Chapter("adamw", "full", "cpu", [0, 1, 2])
+    names = ["regime_decouple_adam", "regime_decouple_sgd", "regime_adamw_vs_adam", "regime_adamw_vs_sgd",
+             "regime_decay_helps"]
+    rows = [dict(claim=ch.plans[n].claim, verdict=verdicts.get(n, "reproduced")) for n in names]
+    text = decoupling.meaning(ch, rows)
+    assert all(part in text for part in says), text
+
+
+def test_the_grid_note_names_the_rates_whose_best_decay_is_still_on_an_edge():
+    rows = [dict(key=f"{a}{d}", seed=1, epoch=30, hp_lr=a, lambda_norm=d,
+                 test_acc=1 - (0.3 if d == 0 else 0.1 + 0.01 * np.log2(d / (4.0 if a == 1e-3 else 0.1)) ** 2))
+            for a in (1e-3, 2e-3, 4e-3) for d in (0.0, 0.025, 0.1, 0.4, 1.6)]
+    grid = decoupling.Grid("Adam + L2", pd.DataFrame(rows), [1e-3, 2e-3, 4e-3], [0.025, 0.1, 0.4, 1.6],
+                           dict(rate=0, decay=2))
+    assert decoupling.grid_note(grid) == ("Adam + L2 α 0.001–0.004 × λ_norm 0, 0.025–1.6 (widened: decays 2 times); "
+                                          "best decay still on the grid's edge at α = 0.001")
